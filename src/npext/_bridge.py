@@ -1,0 +1,86 @@
+"""The one place where tensors cross into NumPy and back.
+
+Every Function in npext checks its arguments, converts tensors to NumPy and
+returns results through these helpers, so none of them repeats the rules:
+
+* arguments are real floating tensors, checked with messages that name them;
+* NumPy computes in float64 for float64 and in float32 for every narrower
+  float (NumPy has no bfloat16, and float16 sums lose too much), and results
+  are cast to the dtype torch's type promotion gives;
+* tensors on another device are computed on the host and the result goes
+  back to the device of the first input;
+* inputs are never written to (NumPy views of them are only read).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_real_tensor(name: str, value: object, ndim: int | None = None) -> torch.Tensor:
+    """Return ``value`` if it is a non-empty real floating tensor of ``ndim`` dims.
+
+    Raises TypeError for a non-tensor or a non-floating dtype and ValueError
+    for a wrong number of dimensions or an empty dimension, naming ``name``.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must have a real floating dtype (float16, bfloat16, float32 "
+            f"or float64), got {value.dtype}"
+        )
+    if ndim is not None and value.dim() != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-D, got {value.dim()}-D with shape {tuple(value.shape)}"
+        )
+    if value.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
+    return value
+
+
+def result_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """torch's promotion of the tensors' dtypes (float32 with float64 is float64)."""
+    dtype = tensors[0].dtype
+    for tensor in tensors[1:]:
+        dtype = torch.promote_types(dtype, tensor.dtype)
+    return dtype
+
+
+def numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    """The dtype NumPy computes in for a result of torch dtype ``dtype``."""
+    return np.dtype(np.float64) if dtype == torch.float64 else np.dtype(np.float32)
+
+
+def to_numpy(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """A host NumPy array of ``tensor``'s values in the compute dtype for ``dtype``.
+
+    Strides are kept (NumPy reads non-contiguous views as they are); the array
+    may share memory with ``tensor`` and must only be read.
+    """
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    return tensor.detach().to(device="cpu", dtype=compute).numpy()
+
+
+def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``array`` as a tensor of ``dtype`` on ``like``'s device."""
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device=like.device, dtype=dtype)
+
+
+def vmap_by_loop(apply, batch_size: int, in_dims, *args):
+    """A vmap rule for a Function of tensors: apply it to each batch entry.
+
+    ``in_dims`` says which dimension of each argument is batched (None: not
+    batched). The entries are sliced, ``apply`` runs once per entry, and the
+    results are stacked along dimension 0. Calling ``apply`` (not the NumPy
+    code) keeps every transform below this vmap level working: nested vmap,
+    grad of vmap, vmap of grad.
+    """
+    results = []
+    for i in range(batch_size):
+        entry = [a if d is None else a.select(d, i) for a, d in zip(args, in_dims)]
+        results.append(apply(*entry))
+    return torch.stack(results), 0
