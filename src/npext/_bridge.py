@@ -66,7 +66,14 @@ def to_numpy(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
 
 
 def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``array`` as a tensor of ``dtype`` on ``like``'s device."""
+    """``array`` as a tensor of ``dtype`` on ``like``'s device.
+
+    A flipped NumPy view has negative strides, which torch refuses; NumPy
+    counts a one-element view as contiguous whatever its strides, so
+    ``ascontiguousarray`` alone does not copy it: copy such arrays.
+    """
+    if any(stride < 0 for stride in array.strides):
+        array = array.copy()
     return torch.from_numpy(np.ascontiguousarray(array)).to(device=like.device, dtype=dtype)
 
 

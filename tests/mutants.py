@@ -1,0 +1,416 @@
+"""A catalogue of realistic wrong implementations ("mutants").
+
+Each is a mistake people make when writing a custom backward, with a
+one-line story. ``test_mutants.py`` runs every property against every
+mutant and asserts each is caught: the catalogue is a regression test of the
+suite itself. Mutants subclass the real Functions and override only the
+piece they get wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.signal import convolve2d, correlate2d
+
+import npext
+from npext._bridge import from_numpy, result_dtype, to_numpy, vmap_by_loop
+from npext.conv import _CorrelateValid
+from npext.fft import RFFT2AbsFunction, _interior_columns
+from tests.registry import BAD_FFT, CONV, RFFT2_ABS, FunctionUnderTest
+
+Conv = npext.ScipyConv2dFunction
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    story: str
+    entry: FunctionUnderTest
+
+
+# ------------------------------------------------------------ conv helpers
+
+
+def correct_grad_input(x, w, g):
+    return convolve2d(g, w, mode="full")
+
+
+def correct_grad_filter(x, w, g):
+    return correlate2d(x, g, mode="valid")
+
+
+def correct_grad_bias(b, g):
+    return np.sum(g).reshape(b.shape)
+
+
+def numpy_backward(ctx, grad_output, grad_input=correct_grad_input,
+                   grad_filter=correct_grad_filter, grad_bias=correct_grad_bias, cast=None):
+    """A tutorial-style backward in NumPy, with any of its three pieces replaced."""
+    input, filter, bias = ctx.saved_tensors
+    dtype = result_dtype(input, filter, bias, grad_output)
+    x, w, b = (to_numpy(t, dtype) for t in (input, filter, bias))
+    g = to_numpy(grad_output, dtype)
+    grads = (grad_input(x, w, g), grad_filter(x, w, g), grad_bias(b, g))
+    return tuple(
+        from_numpy(grad, like, (cast or like.dtype))
+        for grad, like in zip(grads, (input, filter, bias))
+    )
+
+
+def conv_forward(correlate):
+    """A forward that computes ``correlate(x, w) + b`` in NumPy (checks kept)."""
+
+    def forward(input, filter, bias):
+        npext.conv.check_conv_args(input, filter, bias)
+        dtype = result_dtype(input, filter, bias)
+        x, w, b = (to_numpy(t, dtype) for t in (input, filter, bias))
+        return from_numpy(correlate(x, w, b), input, dtype)
+
+    return staticmethod(forward)
+
+
+# ------------------------------------------------------------ conv mutants
+
+
+class GradInputWithoutFlip(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=lambda x, w, g: correlate2d(g, w, "full"))
+
+
+class GradInputFlipsOneAxis(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=lambda x, w, g: correlate2d(g, w[::-1], "full"))
+
+
+class GradInputSameMode(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=lambda x, w, g: convolve2d(g, w, "same"))
+
+
+class ForwardFullMode(Conv):
+    forward = conv_forward(lambda x, w, b: correlate2d(x, w, "full") + b.reshape(()))
+
+
+class ForwardSameMode(Conv):
+    forward = conv_forward(lambda x, w, b: correlate2d(x, w, "same") + b.reshape(()))
+
+
+def _swapped_padding(x, w, g):
+    kh, kw = w.shape
+    padded = np.pad(g, ((kw - 1, kw - 1), (kh - 1, kh - 1)))
+    return correlate2d(padded, w[::-1, ::-1], "valid")
+
+
+class GradInputSwappedPadding(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=_swapped_padding)
+
+
+def _off_by_one_padding(x, w, g):
+    kh, kw = w.shape
+    padded = np.pad(g, ((kh, kh - 2 if kh > 1 else 0), (kw - 1, kw - 1)))
+    if kh == 1:
+        padded = padded[:-1]
+    return correlate2d(padded, w[::-1, ::-1], "valid")
+
+
+class GradInputOffByOnePadding(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=_off_by_one_padding)
+
+
+class GradFilterArgumentsSwapped(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_filter=lambda x, w, g: correlate2d(g, x, "valid"))
+
+
+class GradFilterTransposed(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(
+            ctx, g, grad_filter=lambda x, w, g: correlate2d(x.T, g.T, "valid").reshape(w.shape)
+        )
+
+
+class GradBiasMean(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_bias=lambda b, g: np.mean(g).reshape(b.shape))
+
+
+class TutorialFloat32Cast(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        grad_input, grad_filter, grad_bias = numpy_backward(ctx, g)
+        return grad_input, grad_filter.to(torch.float), grad_bias.to(torch.float)
+
+
+class GradFloat32RoundTrip(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(grad.float().to(grad.dtype) for grad in numpy_backward(ctx, g))
+
+
+def _drops_last_odd_column(x, w, g):
+    grad = convolve2d(g, w, "full")
+    if grad.shape[1] % 2:
+        grad[:, -1] = 0
+    return grad
+
+
+class OddWidthLastColumnLost(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=_drops_last_odd_column)
+
+
+class ThinGradientTransposed(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(
+            ctx, g,
+            grad_input=lambda x, w, g: convolve2d(np.atleast_2d(np.squeeze(g)), w, "full"),
+            grad_filter=lambda x, w, g: correlate2d(x, np.atleast_2d(np.squeeze(g)), "valid"),
+        )
+
+
+def _float32_in_half(x, w, g):
+    if g.dtype == np.float32:
+        g, w = (a.astype(np.float16).astype(np.float32) for a in (g, w))
+    return convolve2d(g, w, "full")
+
+
+class Float32GradientInHalf(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_input=_float32_in_half)
+
+
+class AssumesContiguousInput(Conv):
+    @staticmethod
+    def forward(input, filter, bias):
+        # reads the storage as if the input were row-major
+        flat = torch.as_strided(input, input.shape, (input.shape[1], 1))
+        return Conv.forward(flat, filter, bias)
+
+
+def _in_place_flip(ctx, grad_output):
+    # flips grad_output in place to turn the convolution into a correlation
+    g = grad_output.detach().numpy()
+    input, filter, _ = ctx.saved_tensors
+    grad_filter = correlate2d(input.detach().numpy(), g, "valid")
+    grad_bias = np.sum(g)
+    g[...] = g[::-1, ::-1].copy()
+    grad_input = correlate2d(g, filter.detach().numpy(), "full")[::-1, ::-1]
+    return grad_input, grad_filter, grad_bias
+
+
+class ModifiesGradOutputInPlace(Conv):
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, filter, bias = ctx.saved_tensors
+        grads = _in_place_flip(ctx, grad_output)
+        return tuple(
+            torch.as_tensor(np.ascontiguousarray(grad)).reshape(like.shape).to(like.dtype)
+            for grad, like in zip(grads, (input, filter, bias))
+        )
+
+
+class ConvolutionNotCorrelation(Conv):
+    forward = conv_forward(lambda x, w, b: convolve2d(x, w, "valid") + b.reshape(()))
+
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(
+            ctx, g,
+            grad_input=lambda x, w, g: correlate2d(g, w, "full"),
+            grad_filter=lambda x, w, g: correlate2d(x, g, "valid")[::-1, ::-1],
+        )
+
+
+class BiasAddedTwice(Conv):
+    forward = conv_forward(lambda x, w, b: correlate2d(x, w, "valid") + 2 * b.reshape(()))
+
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g, grad_bias=lambda b, g: 2 * np.sum(g).reshape(b.shape))
+
+
+class ConvOutputAlwaysFloat32(Conv):
+    @staticmethod
+    def forward(input, filter, bias):
+        return Conv.forward(input, filter, bias).float()
+
+
+class BackwardInNumpyOnly(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        return numpy_backward(ctx, g)
+
+
+class JvpForgetsBiasTangent(Conv):
+    @staticmethod
+    def jvp(ctx, tangent_input, tangent_filter, tangent_bias):
+        input, filter, _ = ctx.saved_tensors
+        terms = [_CorrelateValid.apply(tangent_input, filter) if tangent_input is not None else None,
+                 _CorrelateValid.apply(input, tangent_filter) if tangent_filter is not None else None]
+        terms = [t for t in terms if t is not None]
+        return sum(terms[1:], terms[0]) if terms else torch.zeros(())
+
+
+class VmapWrongOutDims(Conv):
+    @classmethod
+    def vmap(cls, info, in_dims, *args):
+        output, _ = vmap_by_loop(cls.apply, info.batch_size, in_dims, *args)
+        return output.movedim(0, -1), 0
+
+
+class VmapIgnoresBatchDimPosition(Conv):
+    @classmethod
+    def vmap(cls, info, in_dims, *args):
+        return vmap_by_loop(cls.apply, info.batch_size, [None if d is None else 0 for d in in_dims], *args)
+
+
+# ------------------------------------------------------------- fft mutants
+
+
+def fft_numpy_backward(adjoint):
+    """A NumPy backward: adjoint(x, g * X / |X|) with adjoint replaced."""
+
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        dtype = result_dtype(input)
+        x = to_numpy(input, dtype)
+        spectrum = np.fft.rfft2(x)
+        grad_spectrum = to_numpy(grad_output, dtype) * spectrum / np.abs(spectrum)
+        return from_numpy(adjoint(x, grad_spectrum), input, input.dtype)
+
+    return staticmethod(backward)
+
+
+def correct_adjoint(x, grad_spectrum):
+    grad_spectrum = grad_spectrum.copy()
+    grad_spectrum[:, _interior_columns(x.shape[1])] *= 0.5
+    return np.fft.irfft2(grad_spectrum, s=x.shape, norm="forward")
+
+
+class FFTBackwardInNumpyOnly(RFFT2AbsFunction):
+    backward = fft_numpy_backward(correct_adjoint)
+
+
+class FFTWithoutPhase(RFFT2AbsFunction):
+    @staticmethod
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        g = to_numpy(grad_output, input.dtype).astype(complex)
+        return from_numpy(correct_adjoint(to_numpy(input, input.dtype), g), input, input.dtype)
+
+
+class FFTAdjointWithoutHalving(RFFT2AbsFunction):
+    backward = fft_numpy_backward(lambda x, G: np.fft.irfft2(G, s=x.shape, norm="forward"))
+
+
+def _adjoint_without_shape(x, grad_spectrum):
+    grad_spectrum = grad_spectrum.copy()
+    grad_spectrum[:, _interior_columns(x.shape[1])] *= 0.5
+    return np.fft.irfft2(grad_spectrum, norm="forward")
+
+
+class FFTAdjointWithoutShape(RFFT2AbsFunction):
+    backward = fft_numpy_backward(_adjoint_without_shape)
+
+
+class FFTAdjointDefaultNorm(RFFT2AbsFunction):
+    backward = fft_numpy_backward(
+        lambda x, G: correct_adjoint(x, G) / x.size
+    )
+
+
+class FFTPhaseConjugated(RFFT2AbsFunction):
+    backward = fft_numpy_backward(lambda x, G: correct_adjoint(x, np.conj(G)))
+
+
+class FFTForwardOrthoNorm(RFFT2AbsFunction):
+    @staticmethod
+    def forward(input):
+        return RFFT2AbsFunction.forward(input) / input.numel() ** 0.5
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        return RFFT2AbsFunction.backward(ctx, grad_output / input.numel() ** 0.5)
+
+
+class FFTOutputAlwaysFloat32(RFFT2AbsFunction):
+    @staticmethod
+    def forward(input):
+        return RFFT2AbsFunction.forward(input).float()
+
+
+class FFTJvpRealPartOnly(RFFT2AbsFunction):
+    @staticmethod
+    def jvp(ctx, tangent_input):
+        return npext.fft._RFFT2.apply(tangent_input)[..., 0]
+
+
+class FFTVmapWrongOutDims(RFFT2AbsFunction):
+    @classmethod
+    def vmap(cls, info, in_dims, input):
+        output, _ = vmap_by_loop(cls.apply, info.batch_size, in_dims, input)
+        return output, 1
+
+
+def conv_mutant(cls, story):
+    return Mutant(cls.__name__, story, CONV.with_apply(cls.apply, name=cls.__name__))
+
+
+def fft_mutant(cls, story):
+    return Mutant(cls.__name__, story, RFFT2_ABS.with_apply(cls.apply, name=cls.__name__))
+
+
+CATALOGUE = [
+    Mutant("BadFFTFunction", "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=", BAD_FFT),
+    conv_mutant(GradInputWithoutFlip, "grad_input correlates with the filter instead of convolving: the flip is forgotten"),
+    conv_mutant(GradInputFlipsOneAxis, "the filter is flipped with w[::-1], which flips the rows only"),
+    conv_mutant(GradInputSameMode, "grad_input uses 'same' mode instead of 'full'"),
+    conv_mutant(ForwardFullMode, "the forward correlates in 'full' mode instead of 'valid'"),
+    conv_mutant(ForwardSameMode, "the forward correlates in 'same' mode instead of 'valid'"),
+    conv_mutant(GradInputSwappedPadding, "grad_input pads grad_output by (kw-1, kh-1): height and width swapped"),
+    conv_mutant(GradInputOffByOnePadding, "grad_input pads one row too many on top, one too few below"),
+    conv_mutant(GradFilterArgumentsSwapped, "grad_filter is correlate2d(grad_output, input): SciPy swaps them back, flipped"),
+    conv_mutant(GradFilterTransposed, "grad_filter is computed on transposed arrays and reshaped back"),
+    conv_mutant(GradBiasMean, "grad_bias is the mean of grad_output instead of its sum"),
+    conv_mutant(TutorialFloat32Cast, "the tutorial's .to(torch.float) on grad_filter and grad_bias: float64 precision lost"),
+    conv_mutant(GradFloat32RoundTrip, "every gradient passes through float32 on the way back"),
+    conv_mutant(OddWidthLastColumnLost, "grad_input loses its last column when the input width is odd"),
+    conv_mutant(ThinGradientTransposed, "squeeze + atleast_2d turns an N x 1 grad_output into 1 x N"),
+    conv_mutant(Float32GradientInHalf, "float32 grad_input is computed in float16 'to save memory'"),
+    conv_mutant(AssumesContiguousInput, "the forward reads the input's memory as if it were row-major contiguous"),
+    conv_mutant(ModifiesGradOutputInPlace, "backward flips grad_output in place (a NumPy view of it)"),
+    conv_mutant(ConvolutionNotCorrelation, "convolution instead of correlation, with gradients consistent with it"),
+    conv_mutant(BiasAddedTwice, "the bias is added twice, and its gradient doubled to match"),
+    conv_mutant(ConvOutputAlwaysFloat32, "the output is always float32, whatever the inputs' dtype"),
+    conv_mutant(BackwardInNumpyOnly, "a correct NumPy backward: second derivatives silently zero, no vmap"),
+    conv_mutant(JvpForgetsBiasTangent, "the jvp forgets the bias tangent"),
+    conv_mutant(VmapWrongOutDims, "the vmap rule returns the batch last but says out_dims=0"),
+    conv_mutant(VmapIgnoresBatchDimPosition, "the vmap rule assumes every batch dimension is dimension 0"),
+    fft_mutant(FFTBackwardInNumpyOnly, "a correct NumPy FFT backward: second derivatives silently zero, no vmap"),
+    fft_mutant(FFTWithoutPhase, "the FFT backward forgets the phase X / |X| of d|X|"),
+    fft_mutant(FFTAdjointWithoutHalving, "the rfft2 adjoint forgets that irfft2 doubles the interior columns"),
+    fft_mutant(FFTAdjointWithoutShape, "irfft2 without s=: right for even widths, wrong shape for odd"),
+    fft_mutant(FFTAdjointDefaultNorm, "the adjoint uses irfft2's default 1/N normalisation"),
+    fft_mutant(FFTPhaseConjugated, "the backward multiplies by conj(X) / |X| instead of X / |X|"),
+    fft_mutant(FFTForwardOrthoNorm, "forward uses norm='ortho', with gradients consistent with it"),
+    fft_mutant(FFTOutputAlwaysFloat32, "the FFT output is always float32"),
+    fft_mutant(FFTJvpRealPartOnly, "the jvp returns Re(dX) instead of the projection of dX on the phase"),
+    fft_mutant(FFTVmapWrongOutDims, "the FFT vmap rule transposes the batch but reports out_dims wrongly"),
+]

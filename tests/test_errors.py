@@ -1,0 +1,88 @@
+"""Bad input gets a clear TypeError or ValueError in our words, naming the argument."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given, strategies as st
+
+import npext
+from strategies import image_shapes
+
+conv = npext.ScipyConv2dFunction.apply
+X = torch.zeros(5, 6)
+W = torch.zeros(3, 2)
+B = torch.zeros(1, 1)
+
+CONV_ERRORS = [
+    # (args, error type, words the message must contain)
+    ((X.numpy(), W, B), TypeError, ["input", "torch.Tensor", "ndarray"]),
+    ((X, [[1.0]], B), TypeError, ["filter", "torch.Tensor", "list"]),
+    ((X, W, 0.5), TypeError, ["bias", "torch.Tensor", "float"]),
+    ((X.long(), W, B), TypeError, ["input", "floating", "torch.int64"]),
+    ((X, W.bool(), B), TypeError, ["filter", "floating", "torch.bool"]),
+    ((X, W, B.to(torch.complex64)), TypeError, ["bias", "floating", "torch.complex64"]),
+    ((X.to(torch.complex128), W, B), TypeError, ["input", "floating", "complex128"]),
+    ((X[0], W, B), ValueError, ["input", "2-D", "1-D", "(6,)"]),
+    ((X[None], W, B), ValueError, ["input", "2-D", "3-D"]),
+    ((X, W[0], B), ValueError, ["filter", "2-D", "1-D"]),
+    ((X[:, :0], W, B), ValueError, ["input", "empty", "(5, 0)"]),
+    ((X, W[:0], B), ValueError, ["filter", "empty", "(0, 2)"]),
+    ((X, W, B[:0]), ValueError, ["bias", "empty"]),
+    ((X, torch.zeros(6, 2), B), ValueError, ["filter", "larger than input", "dimension 0"]),
+    ((X, torch.zeros(2, 7), B), ValueError, ["filter", "larger than input", "dimension 1"]),
+    ((X, torch.zeros(9, 9), B), ValueError, ["filter", "larger than input"]),
+    ((X, W, torch.zeros(1, 2)), ValueError, ["bias", "one element", "(1, 2)"]),
+    ((X, W, torch.zeros(2)), ValueError, ["bias", "one element", "(2,)"]),
+]
+
+
+@pytest.mark.parametrize("args, error, words", CONV_ERRORS)
+def test_conv_rejects_bad_input(args, error, words):
+    with pytest.raises(error) as info:
+        conv(*args)
+    for word in words:
+        assert word in str(info.value), f"{word!r} missing from: {info.value}"
+
+
+@given(image=image_shapes(max_side=6), extra=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+@example(image=(1, 1), extra=(1, 0))
+@example(image=(4, 4), extra=(0, 1))
+def test_conv_rejects_every_filter_larger_than_input(image, extra):
+    """SciPy would swap its arguments here (or fail obscurely); we refuse clearly."""
+    filter_shape = (image[0] + extra[0], image[1] + extra[1])
+    x, w = torch.zeros(image), torch.zeros(filter_shape)
+    if extra == (0, 0):
+        assert conv(x, w, B).shape == (1, 1)
+    else:
+        with pytest.raises(ValueError, match="larger than input"):
+            conv(x, w, B)
+
+
+@pytest.mark.parametrize("function", [npext.rfft2_abs, npext.incorrect_fft], ids=["rfft2_abs", "incorrect_fft"])
+@pytest.mark.parametrize(
+    "value, error, words",
+    [
+        (np.zeros((3, 3)), TypeError, ["input", "torch.Tensor"]),
+        (torch.zeros(3, 3, dtype=torch.int32), TypeError, ["input", "floating", "int32"]),
+        (torch.zeros(3, 3, dtype=torch.complex64), TypeError, ["input", "floating"]),
+        (torch.zeros(3), ValueError, ["input", "2-D", "1-D"]),
+        (torch.zeros(2, 3, 4), ValueError, ["input", "2-D", "3-D"]),
+        (torch.zeros(0, 3), ValueError, ["input", "empty"]),
+    ],
+)
+def test_fft_rejects_bad_input(function, value, error, words):
+    with pytest.raises(error) as info:
+        function(value)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize("sizes", [(0, 3), (3, -1), (2.0, 3), (True, 3), ("3", 3)])
+def test_module_rejects_bad_sizes(sizes):
+    with pytest.raises(ValueError, match="filter_(width|height) must be a positive int"):
+        npext.ScipyConv2d(*sizes)
+
+
+def test_module_rejects_input_smaller_than_filter():
+    with pytest.raises(ValueError, match="filter of shape \\(3, 3\\) is larger than input of shape \\(2, 5\\)"):
+        npext.ScipyConv2d(3, 3)(torch.zeros(2, 5))

@@ -1,0 +1,77 @@
+"""Make the README's catalogue table from the last run of tests/test_mutants.py.
+
+    python tools/catalogue_table.py [--readme README.md]
+
+Reads build/catalogue/*.json; prints a Markdown table (one row per mutant:
+its story, the properties that caught it, the time and examples to the first
+failure of the fastest one) and, with --readme, writes it between the
+markers <!-- catalogue-table:start --> and <!-- catalogue-table:end -->.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+START, END = "<!-- catalogue-table:start -->", "<!-- catalogue-table:end -->"
+
+
+def load(directory: pathlib.Path):
+    rows = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
+    if not rows:
+        sys.exit(f"no results in {directory}: run python -m pytest tests/test_mutants.py first")
+    return sorted(rows, key=lambda row: (row["function"], row["mutant"]))
+
+
+def table(rows) -> str:
+    lines = [
+        "| # | mutant | the mistake | caught by | first failure (s) | examples |",
+        "|---|---|---|---|---|---|",
+    ]
+    firsts = []
+    for number, row in enumerate(rows, 1):
+        caught = [h for h in row["hunts"] if h["caught"]]
+        fastest = min(caught, key=lambda h: h["seconds"]) if caught else None
+        if fastest:
+            firsts.append(fastest["seconds"])
+        names = ", ".join(f"`{h['property']}`" for h in caught) or "**survived**"
+        lines.append(
+            f"| {number} | `{row['mutant']}` | {row['story']} | {names} | "
+            + (f"{fastest['seconds']:.3f} | {fastest['examples']} |" if fastest else "- | - |")
+        )
+    caught_count = sum(1 for row in rows if any(h["caught"] for h in row["hunts"]))
+    lines.append("")
+    lines.append(
+        f"{caught_count} of {len(rows)} mutants caught. Time to the first failing example "
+        f"(fastest property per mutant): median {statistics.median(firsts):.3f} s, "
+        f"max {max(firsts):.3f} s."
+    )
+    return "\n".join(lines)
+
+
+def splice(readme: pathlib.Path, text: str) -> None:
+    content = readme.read_text()
+    if START not in content or END not in content:
+        sys.exit(f"{readme} lacks the markers {START} / {END}")
+    head, rest = content.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=pathlib.Path, default=ROOT / "build" / "catalogue")
+    parser.add_argument("--readme", type=pathlib.Path)
+    args = parser.parse_args()
+    text = table(load(args.results))
+    print(text)
+    if args.readme:
+        splice(args.readme, text)
+
+
+if __name__ == "__main__":
+    main()
