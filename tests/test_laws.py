@@ -148,7 +148,10 @@ def test_cuda_round_trip(entry):
     assert out_cuda.device.type == "cuda"
     grads_cpu = torch.autograd.grad(out_cpu, cpu_inputs, case.grad_output)
     grads_cuda = torch.autograd.grad(out_cuda, cuda_inputs, case.grad_output.cuda())
-    assert_close(out_cuda.cpu(), out_cpu, rtol=0, atol=0)
+    # NumPy computes on the host either way; only torch's own reductions (the
+    # bias gradient's sum) run on the GPU, in another order: the usual tolerance
+    tol = entry.tolerance(torch.float64, *case.args)
+    assert_close(out_cuda.cpu(), out_cpu, **tol)
     for g_cpu, g_cuda in zip(grads_cpu, grads_cuda):
         assert g_cuda.device.type == "cuda"
-        assert_close(g_cuda.cpu(), g_cpu, rtol=0, atol=0)
+        assert_close(g_cuda.cpu(), g_cpu, **tol)
