@@ -86,3 +86,15 @@ def test_module_rejects_bad_sizes(sizes):
 def test_module_rejects_input_smaller_than_filter():
     with pytest.raises(ValueError, match="filter of shape \\(3, 3\\) is larger than input of shape \\(2, 5\\)"):
         npext.ScipyConv2d(3, 3)(torch.zeros(2, 5))
+
+
+def test_torch_without_numpy_interop_is_refused_at_import(monkeypatch):
+    """torch 2.0-2.2 beside NumPy 2 cannot convert arrays: say so instead of failing later."""
+    from npext import _bridge
+
+    def unavailable(array):
+        raise RuntimeError("Numpy is not available")
+
+    monkeypatch.setattr(_bridge.torch, "from_numpy", unavailable)
+    with pytest.raises(ImportError, match="torch before 2.3 needs numpy<2"):
+        _bridge.check_numpy_interop()

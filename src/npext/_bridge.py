@@ -20,6 +20,25 @@ import torch
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
+def check_numpy_interop() -> None:
+    """Fail at import, in our words, where this torch cannot exchange arrays with NumPy.
+
+    torch 2.0-2.2 were built against NumPy 1 and declare no NumPy requirement,
+    so an installer may pair them with NumPy 2; every tensor <-> array
+    conversion then fails with "Numpy is not available".
+    """
+    try:
+        torch.from_numpy(np.zeros(1))
+    except RuntimeError as error:
+        raise ImportError(
+            f"npext needs torch to exchange arrays with NumPy, and torch {torch.__version__} "
+            f"cannot with NumPy {np.__version__} ({error}); torch before 2.3 needs numpy<2"
+        ) from error
+
+
+check_numpy_interop()
+
+
 def check_real_tensor(name: str, value: object, ndim: int | None = None) -> torch.Tensor:
     """Return ``value`` if it is a non-empty real floating tensor of ``ndim`` dims.
 
