@@ -5,14 +5,19 @@
 * ``default``:  the same example count, randomized: what a user's ``tox`` runs.
 * ``dev``:      a quick look while editing.
 * ``thorough``: ten times ci's examples, randomized.
+* ``mutation``: ci without the shrink and explain phases, for mutmut: a
+                mutant needs only a verdict, not a minimal example, and the
+                verdicts are ci's (same derandomized examples).
 
 No profile has a deadline: torch's first call into a kernel can take a
 second, which is no bug of ours.
 """
 
+import functools
 import os
 
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import InvalidArgument
 
 CI_EXAMPLES = 25
@@ -27,7 +32,38 @@ settings.register_profile("ci", ci_parent, max_examples=CI_EXAMPLES, **common)
 settings.register_profile("default", max_examples=CI_EXAMPLES, **common)
 settings.register_profile("dev", max_examples=5, **common)
 settings.register_profile("thorough", max_examples=10 * CI_EXAMPLES, **common)
+settings.register_profile(
+    "mutation", ci_parent, max_examples=CI_EXAMPLES,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate], **common,
+)
 
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
 )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Count the examples Hypothesis runs per test (junit property hypothesis_examples).
+
+    The compatibility report (tools/compat_report.py) sums them per env.
+    """
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if inner is None:  # not a @given test
+        yield
+        return
+    calls = 0
+
+    @functools.wraps(inner)
+    def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return inner(*args, **kwargs)
+
+    handle.inner_test = counted  # Hypothesis documents inner_test as reassignable
+    try:
+        yield
+    finally:
+        handle.inner_test = inner
+        item.user_properties.append(("hypothesis_examples", calls))
