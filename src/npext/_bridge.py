@@ -14,6 +14,8 @@ returns results through these helpers, so none of them repeats the rules:
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import torch
 
@@ -37,6 +39,22 @@ def check_numpy_interop() -> None:
 
 
 check_numpy_interop()
+
+
+def preload_dynamo_on_torch_2_3() -> None:
+    """Import torch._dynamo now on torch 2.3, before any torch.func transform runs.
+
+    torch 2.3 imports it lazily the first time a custom Function runs under a
+    transform, and that import then fails inside the transform ("clone is not
+    supported by NestedIntSymNode", or vmap's randomness error): the tox env
+    py311-torch23 caught it. 2.0, 2.2, 2.5, 2.10 and 2.15 don't need it, and
+    the import costs about 2 s, so only 2.3 pays.
+    """
+    if torch.__version__.startswith("2.3."):  # pragma: no mutate (only torch 2.3 can tell)
+        importlib.import_module("torch._dynamo")
+
+
+preload_dynamo_on_torch_2_3()
 
 
 def check_real_tensor(name: str, value: object, ndim: int | None = None) -> torch.Tensor:
