@@ -51,7 +51,7 @@ def preload_dynamo_on_torch_2_3() -> None:
     the import costs about 2 s, so only 2.3 pays.
     """
     if torch.__version__.startswith("2.3."):  # pragma: no mutate (only torch 2.3 can tell)
-        importlib.import_module("torch._dynamo")
+        importlib.import_module("torch._dynamo")  # pragma: no mutate
 
 
 preload_dynamo_on_torch_2_3()
