@@ -36,6 +36,7 @@ from torch.testing import assert_close
 
 import npext
 from npext import _bridge
+from npext._bridge import compute_dtype
 from npext.conv import _ConvolveFull, _CorrelateValid
 from npext.fft import _RFFT2, _RFFT2Adjoint
 from strategies import FLOAT_DTYPES, conv_cases, conv_shapes, fft_cases, float_dtypes, float_tensors, image_shapes
@@ -44,11 +45,6 @@ from tests.registry import CONV, FUNCTIONS, RFFT2_ABS, eps, fft_tolerance, sum_t
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 ALL_DTYPES = HALF_DTYPES + tuple(FLOAT_DTYPES)
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """What npext computes in for a result of ``dtype`` (the bridge's documented rule)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def rounded_tolerance(tolerance: dict, dtype: torch.dtype) -> dict:
@@ -388,10 +384,12 @@ def test_fft_error_messages_begin_with_the_arguments_name(function, shape, how):
 
 @given(dtype=st.sampled_from(ALL_DTYPES), source=st.sampled_from(ALL_DTYPES), shape=image_shapes(max_side=3))
 def test_numpy_computes_in_float64_for_float64_and_in_float32_otherwise(dtype, source, shape):
-    """The bridge's rule, in both its helpers: numpy_dtype says it, to_numpy does it."""
-    expected = np.dtype(np.float64) if dtype == torch.float64 else np.dtype(np.float32)
-    assert _bridge.numpy_dtype(dtype) == expected
-    assert _bridge.to_numpy(torch.zeros(shape, dtype=source), dtype).dtype == expected
+    """The bridge's rule, in both its helpers: compute_dtype says it, to_numpy does it."""
+    expected = torch.float64 if dtype == torch.float64 else torch.float32
+    assert _bridge.compute_dtype(dtype) == expected
+    assert _bridge.to_numpy(torch.zeros(shape, dtype=source), dtype).dtype == np.dtype(
+        np.float64 if dtype == torch.float64 else np.float32
+    )
 
 
 @given(shape=image_shapes(), axes=st.sampled_from([(0,), (1,), (0, 1)]), dtype=st.sampled_from(ALL_DTYPES))

@@ -87,9 +87,9 @@ def result_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return dtype
 
 
-def numpy_dtype(dtype: torch.dtype) -> np.dtype:
-    """The dtype NumPy computes in for a result of torch dtype ``dtype``."""
-    return np.dtype(np.float64) if dtype == torch.float64 else np.dtype(np.float32)
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype NumPy computes in for a result of ``dtype``: float64 stays, the rest use float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def to_numpy(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
@@ -98,8 +98,7 @@ def to_numpy(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
     Strides are kept (NumPy reads non-contiguous views as they are); the array
     may share memory with ``tensor`` and must only be read.
     """
-    compute = torch.float64 if dtype == torch.float64 else torch.float32
-    return tensor.detach().to(device="cpu", dtype=compute).numpy()
+    return tensor.detach().to(device="cpu", dtype=compute_dtype(dtype)).numpy()
 
 
 def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
