@@ -3,8 +3,8 @@
 ``python tools/mutation_gate.py --run`` mutates src/npext and runs the suite
 (less the catalogue test) against each mutant. Every property here was shown
 to fail on at least one mutant that the rest of the suite let through, and
-passes on the real code; ``tools/MUTATION_NOTES.md`` says which mutants each
-kills and why the remaining survivors are equivalent.
+passes on the real code; ``tools/equivalent_mutants.txt`` says why each
+remaining survivor is equivalent (README, Mutation testing).
 
 The gaps they close:
 
