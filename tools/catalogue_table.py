@@ -40,7 +40,7 @@ def table(rows) -> str:
             firsts.append(fastest["seconds"])
         names = ", ".join(f"`{h['property']}`" for h in caught) or "**survived**"
         lines.append(
-            f"| {number} | `{row['mutant']}` | {row['story']} | {names} | "
+            f"| {number} | `{row['mutant']}` | {row['story'].replace('|', chr(92) + '|')} | {names} | "
             + (f"{fastest['seconds']:.3f} | {fastest['examples']} |" if fastest else "- | - |")
         )
     caught_count = sum(1 for row in rows if any(h["caught"] for h in row["hunts"]))
