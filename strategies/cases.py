@@ -41,10 +41,6 @@ class FFTCase:
         return (self.input,)
 
 
-def _resolve(draw, value, label):
-    return draw(value, label=label) if isinstance(value, st.SearchStrategy) else value
-
-
 @st.composite
 def conv_cases(
     draw,

@@ -8,7 +8,7 @@ strategy (see ``strategies/``) whose cases have ``.args`` and ``.grad_output``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -45,7 +45,6 @@ class FunctionUnderTest:
     family: str
     any_order: bool = True
     mixed_dtypes: bool = False
-    notes: dict = field(default_factory=dict)
 
     def with_apply(self, apply, name=None):
         return replace(self, apply=apply, name=name or self.name)
