@@ -16,9 +16,10 @@ import torch
 from scipy.signal import convolve2d, correlate2d
 
 import npext
-from npext._bridge import from_numpy, result_dtype, to_numpy, vmap_by_loop
+from npext._bridge import from_numpy, result_dtype, to_numpy
+from npext._kernels import interior_columns as _interior_columns
 from npext.conv import _CorrelateValid
-from npext.fft import RFFT2AbsFunction, _interior_columns
+from npext.fft import RFFT2AbsFunction
 from tests.registry import BAD_FFT, CONV, RFFT2_ABS, FunctionUnderTest
 
 Conv = npext.ScipyConv2dFunction
@@ -32,6 +33,13 @@ class Mutant:
 
 
 # ------------------------------------------------------------ conv helpers
+
+
+def vmap_by_loop(apply, batch_size, in_dims, *args):
+    """A vmap rule that applies the Function to each batch entry and stacks (out_dims 0)."""
+    results = [apply(*[a if d is None else a.select(d, i) for a, d in zip(args, in_dims)])
+               for i in range(batch_size)]
+    return torch.stack(results), 0
 
 
 def correct_grad_input(x, w, g):

@@ -113,17 +113,30 @@ def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> tor
     return torch.from_numpy(np.ascontiguousarray(array)).to(device=like.device, dtype=dtype)
 
 
-def vmap_by_loop(apply, batch_size: int, in_dims, *args):
-    """A vmap rule for a Function of tensors: apply it to each batch entry.
+def batched_call(apply, in_dims, args, core_dims):
+    """A vmap rule for a map that batches natively over leading dimensions.
 
-    ``in_dims`` says which dimension of each argument is batched (None: not
-    batched). The entries are sliced, ``apply`` runs once per entry, and the
-    results are stacked along dimension 0. Calling ``apply`` (not the NumPy
-    code) keeps every transform below this vmap level working: nested vmap,
-    grad of vmap, vmap of grad.
+    ``core_dims[i]`` is how many trailing dims argument i keeps per example
+    (None for a non-tensor argument). Each batched argument gets its vmapped
+    dim moved to the front and, after it, size-1 dims so that every argument
+    has as many leading dims as the one with most: the example dims then line
+    up under NumPy's broadcasting, and unbatched arguments broadcast against
+    the batch. ``apply`` runs once for the whole batch; the result is batched
+    at dim 0. Calling a differentiable ``apply`` (a Function, or an op with
+    an autograd formula) keeps every transform below this vmap level working.
     """
-    results = []
-    for i in range(batch_size):
-        entry = [a if d is None else a.select(d, i) for a, d in zip(args, in_dims)]
-        results.append(apply(*entry))
-    return torch.stack(results), 0
+    leading = [
+        None if d is None or n is None else a.dim() - 1 - n
+        for a, d, n in zip(args, in_dims, core_dims)
+    ]
+    most = max(
+        [lead for lead in leading if lead is not None]
+        + [a.dim() - n for a, d, n in zip(args, in_dims, core_dims) if d is None and n is not None]
+    )
+    aligned = []
+    for a, d, lead in zip(args, in_dims, leading):
+        if d is not None:
+            a = a.movedim(d, 0)
+            a = a.reshape((a.shape[0],) + (1,) * (most - lead) + tuple(a.shape[1:]))
+        aligned.append(a)
+    return apply(*aligned), 0

@@ -1,24 +1,29 @@
 """Valid 2-D cross-correlation with a bias, computed by SciPy.
 
 ``ScipyConv2dFunction`` is the tutorial's layer rebuilt so that every
-gradient is right and it composes with torch.func. Its backward is made of
-two small linear Functions that are each other's adjoints, so the backward
-is itself differentiable, to any order:
+gradient is right and it composes with torch.func and torch.compile. Its
+backward is made of two small linear Functions that are each other's
+adjoints, so the backward is itself differentiable, to any order:
 
 * ``_CorrelateValid(x, k)``  y = correlate2d(x, k, 'valid')
   backward: dx = _ConvolveFull(dy, k), dk = _CorrelateValid(x, dy)
 * ``_ConvolveFull(g, k)``    y = convolve2d(g, k, 'full')
   backward: dg = _CorrelateValid(dy, k), dk = _CorrelateValid(dy, g)
+
+Both take leading batch dimensions (broadcast like NumPy's), which is what
+lets every vmap rule here call SciPy once for a whole batch. Each Function's
+forward calls only a kernel of ``_kernels`` (a custom op on torch >= 2.4).
 """
 
 from __future__ import annotations
 
 import torch
-from scipy.signal import convolve2d, correlate2d
 from torch import nn
 from torch.autograd import Function
 
-from ._bridge import check_real_tensor, from_numpy, result_dtype, to_numpy, vmap_by_loop
+from . import _kernels
+from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
+from ._compile import compilable
 
 
 def _sum_defined(*terms):
@@ -30,14 +35,25 @@ def _sum_defined(*terms):
     return total
 
 
+def _grad_for(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A gradient in ``like``'s shape and dtype: summed over the dims ``like`` was broadcast in."""
+    return grad.sum_to_size(like.shape).to(like.dtype)
+
+
+def _in_compute_dtype(kernel, a, b):
+    """``kernel(a, b)`` computed in the compute dtype (float16/bfloat16 in float32), in the promoted dtype."""
+    dtype = result_dtype(a, b)
+    compute = compute_dtype(dtype)
+    return kernel(a.to(compute), b.to(compute)).to(dtype)
+
+
+@compilable
 class _CorrelateValid(Function):
-    """correlate2d(x, k, 'valid'); callers guarantee k fits inside x."""
+    """correlate2d(x, k, 'valid') over the last two dims; callers guarantee k fits inside x."""
 
     @staticmethod
     def forward(x, k):
-        dtype = result_dtype(x, k)
-        out = correlate2d(to_numpy(x, dtype), to_numpy(k, dtype), mode="valid")
-        return from_numpy(out, x, dtype)
+        return _in_compute_dtype(_kernels.correlate_valid, x, k)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -49,9 +65,9 @@ class _CorrelateValid(Function):
         x, k = ctx.saved_tensors
         grad_x = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_x = _ConvolveFull.apply(grad, k).to(x.dtype)
+            grad_x = _grad_for(_ConvolveFull.apply(grad, k), x)
         if ctx.needs_input_grad[1]:
-            grad_k = _CorrelateValid.apply(x, grad).to(k.dtype)
+            grad_k = _grad_for(_CorrelateValid.apply(x, grad), k)
         return grad_x, grad_k
 
     @staticmethod
@@ -64,17 +80,16 @@ class _CorrelateValid(Function):
 
     @classmethod
     def vmap(cls, info, in_dims, x, k):
-        return vmap_by_loop(cls.apply, info.batch_size, in_dims, x, k)
+        return batched_call(cls.apply, in_dims, (x, k), (2, 2))
 
 
+@compilable
 class _ConvolveFull(Function):
-    """convolve2d(g, k, 'full'): the adjoint of correlating with k."""
+    """convolve2d(g, k, 'full') over the last two dims: the adjoint of correlating with k."""
 
     @staticmethod
     def forward(g, k):
-        dtype = result_dtype(g, k)
-        out = convolve2d(to_numpy(g, dtype), to_numpy(k, dtype), mode="full")
-        return from_numpy(out, g, dtype)
+        return _in_compute_dtype(_kernels.convolve_full, g, k)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -86,9 +101,9 @@ class _ConvolveFull(Function):
         g, k = ctx.saved_tensors
         grad_g = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_g = _CorrelateValid.apply(grad, k).to(g.dtype)
+            grad_g = _grad_for(_CorrelateValid.apply(grad, k), g)
         if ctx.needs_input_grad[1]:
-            grad_k = _CorrelateValid.apply(grad, g).to(k.dtype)
+            grad_k = _grad_for(_CorrelateValid.apply(grad, g), k)
         return grad_g, grad_k
 
     @staticmethod
@@ -101,7 +116,11 @@ class _ConvolveFull(Function):
 
     @classmethod
     def vmap(cls, info, in_dims, g, k):
-        return vmap_by_loop(cls.apply, info.batch_size, in_dims, g, k)
+        return batched_call(cls.apply, in_dims, (g, k), (2, 2))
+
+
+_kernels.register_autograd(_kernels.correlate_valid, _CorrelateValid)
+_kernels.register_autograd(_kernels.convolve_full, _ConvolveFull)
 
 
 def check_conv_args(input, filter, bias) -> None:
@@ -123,6 +142,15 @@ def check_conv_args(input, filter, bias) -> None:
         )
 
 
+def _correlate_plus_bias(input, filter, bias):
+    """correlate(input, filter) + bias, in the compute dtype, rounded once to the promoted dtype."""
+    dtype = result_dtype(input, filter, bias)
+    compute = compute_dtype(dtype)
+    out = _kernels.correlate_valid(input.to(compute), filter.to(compute))
+    return (out + bias.to(compute)).to(dtype)
+
+
+@compilable
 class ScipyConv2dFunction(Function):
     """``correlate2d(input, filter, 'valid') + bias`` with exact gradients.
 
@@ -139,10 +167,7 @@ class ScipyConv2dFunction(Function):
     @staticmethod
     def forward(input, filter, bias):
         check_conv_args(input, filter, bias)
-        dtype = result_dtype(input, filter, bias)
-        out = correlate2d(to_numpy(input, dtype), to_numpy(filter, dtype), mode="valid")
-        out += to_numpy(bias, dtype).reshape(())
-        return from_numpy(out, input, dtype)
+        return _correlate_plus_bias(input, filter, bias.reshape(()))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -172,7 +197,13 @@ class ScipyConv2dFunction(Function):
 
     @classmethod
     def vmap(cls, info, in_dims, input, filter, bias):
-        return vmap_by_loop(cls.apply, info.batch_size, in_dims, input, filter, bias)
+        # the checks see one example; then one SciPy call for the whole batch,
+        # built from the differentiable blocks so transforms below still work
+        check_conv_args(*(a if d is None else a.select(d, 0) for a, d in zip((input, filter, bias), in_dims)))
+        bias = bias.reshape(()) if in_dims[2] is None else bias.movedim(in_dims[2], 0).reshape(-1, 1, 1)
+        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (input, filter), (2, 2))
+        dtype = result_dtype(input, filter, bias)
+        return (out + bias).to(dtype), 0
 
 
 class ScipyConv2d(nn.Module):

@@ -1,7 +1,7 @@
-"""|rfft2(x)| with NumPy: the tutorial's wrong backward and the right one.
+"""|rfft2(x)|: the tutorial's wrong backward and the right one.
 
-The forward of both Functions is ``abs(numpy.fft.rfft2(x))`` for a real
-(H, W) input; the output is the half spectrum, (H, W // 2 + 1).
+The forward of both Functions is ``abs(rfft2(x))`` for a real (H, W) input;
+the output is the half spectrum, (H, W // 2 + 1).
 
 The right backward, for y = |X| with X = rfft2(x) and incoming gradient g:
 
@@ -23,7 +23,8 @@ widths. It is kept, as ``BadFFTFunction``, as the suite's negative control.
 Real and imaginary parts travel as a trailing dimension of size 2, so that
 autograd only ever sees real tensors: ``_RFFT2`` and ``_RFFT2Adjoint`` are
 linear Functions that are each other's backward, which makes the correct
-backward differentiable to any order.
+backward differentiable to any order. Both take leading batch dimensions,
+so every vmap rule here calls SciPy once for the whole batch.
 """
 
 from __future__ import annotations
@@ -32,32 +33,34 @@ import numpy as np
 import torch
 from torch.autograd import Function
 
-from ._bridge import check_real_tensor, from_numpy, result_dtype, to_numpy, vmap_by_loop
+from . import _kernels
+from ._bridge import batched_call, check_real_tensor, compute_dtype, from_numpy, to_numpy
+from ._compile import compilable
 
 
-def _interior_columns(width: int) -> slice:
-    """Columns of a half spectrum whose mirror image the full spectrum also holds."""
-    return slice(1, (width + 1) // 2)
+def _in_compute_dtype(kernel, tensor, *args):
+    """``kernel(tensor, *args)`` computed in the compute dtype, returned in ``tensor``'s dtype."""
+    return kernel(tensor.to(compute_dtype(tensor.dtype)), *args).to(tensor.dtype)
 
 
+@compilable
 class _RFFT2(Function):
-    """x (H, W) -> rfft2(x) as real and imaginary parts, (H, W // 2 + 1, 2)."""
+    """x (..., H, W) -> rfft2(x) as real and imaginary parts, (..., H, W // 2 + 1, 2)."""
 
     @staticmethod
     def forward(x):
-        dtype = result_dtype(x)
-        spectrum = np.fft.rfft2(to_numpy(x, dtype))
-        return from_numpy(np.stack([spectrum.real, spectrum.imag], axis=-1), x, dtype)
+        return _in_compute_dtype(_kernels.rfft2, x)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         (x,) = inputs
         ctx.width = x.shape[-1]
         ctx.dtype = x.dtype
+        ctx.shape = x.shape
 
     @staticmethod
     def backward(ctx, grad):
-        return _RFFT2Adjoint.apply(grad, ctx.width).to(ctx.dtype)
+        return _RFFT2Adjoint.apply(grad, ctx.width).sum_to_size(ctx.shape).to(ctx.dtype)
 
     @staticmethod
     def jvp(ctx, tangent_x):
@@ -65,21 +68,16 @@ class _RFFT2(Function):
 
     @classmethod
     def vmap(cls, info, in_dims, x):
-        return vmap_by_loop(cls.apply, info.batch_size, in_dims, x)
+        return batched_call(cls.apply, in_dims, (x,), (2,))
 
 
+@compilable
 class _RFFT2Adjoint(Function):
-    """The adjoint of ``_RFFT2``: (H, W // 2 + 1, 2) -> (H, W) for the given W."""
+    """The adjoint of ``_RFFT2``: (..., H, W // 2 + 1, 2) -> (..., H, W) for the given W."""
 
     @staticmethod
     def forward(grad_spectrum, width):
-        dtype = result_dtype(grad_spectrum)
-        parts = to_numpy(grad_spectrum, dtype)
-        spectrum = parts[..., 0] + 1j * parts[..., 1]
-        spectrum[:, _interior_columns(width)] *= 0.5
-        height = spectrum.shape[0]
-        out = np.fft.irfft2(spectrum, s=(height, width), norm="forward")
-        return from_numpy(out, grad_spectrum, dtype)
+        return _in_compute_dtype(_kernels.rfft2_adjoint, grad_spectrum, width)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -96,34 +94,48 @@ class _RFFT2Adjoint(Function):
 
     @classmethod
     def vmap(cls, info, in_dims, grad_spectrum, width):
-        return vmap_by_loop(cls.apply, info.batch_size, in_dims, grad_spectrum, width)
+        return batched_call(cls.apply, in_dims, (grad_spectrum, width), (3, None))
 
 
-def _magnitude_and_phase(x):
-    """|rfft2(x)| and the unit phase X / |X| (0 where X = 0), as differentiable tensors."""
-    parts = _RFFT2.apply(x)
-    magnitude = parts.square().sum(-1).sqrt()
-    # X = 0 gives |X| = 0 and the phase 0 (torch.abs's subgradient); dividing by
-    # 1 there instead of 0 keeps NaN out of the graph for double backward.
+_kernels.register_autograd(_kernels.rfft2, _RFFT2)
+_kernels.register_autograd(_kernels.rfft2_adjoint, _RFFT2Adjoint)
+
+
+def _magnitude(parts: torch.Tensor) -> torch.Tensor:
+    """|X| from its real and imaginary parts (torch's norm: its gradient at X = 0 is 0)."""
+    return torch.linalg.vector_norm(parts, dim=-1)
+
+
+def _phase(parts: torch.Tensor) -> torch.Tensor:
+    """The unit phase X / |X| as parts, 0 where X = 0 (torch.abs's subgradient)."""
+    magnitude = _magnitude(parts)
+    # dividing by 1 where |X| = 0 keeps NaN out of the graph for double backward
     safe = torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
-    return magnitude, parts / safe.unsqueeze(-1)
+    return parts / safe.unsqueeze(-1)
 
 
+@compilable
 class RFFT2AbsFunction(Function):
-    """``|numpy.fft.rfft2(input)|`` with the mathematically correct backward.
+    """``|rfft2(input)|`` with the mathematically correct backward.
 
     ``input`` is a real (H, W) tensor; the output is (H, W // 2 + 1). The
     gradient is the rfft2 adjoint of grad_output * X / |X| (see the module
     docstring for the derivation). The backward is built from Functions that
     are themselves differentiable, so higher derivatives are exact away from
     the kink of |X| at X = 0.
+
+    The backward computes X again rather than saving it: with ``setup_context``
+    (which torch.func needs) only the inputs and the output reach the
+    backward, and returning X as a second output would change what
+    ``apply`` returns. One more FFT of the input costs less than the rest of
+    the backward (benchmarks/bench.py).
     """
 
     @staticmethod
     def forward(input):
         check_real_tensor("input", input, ndim=2)
-        dtype = result_dtype(input)
-        return from_numpy(np.abs(np.fft.rfft2(to_numpy(input, dtype))), input, dtype)
+        parts = _kernels.rfft2(input.to(compute_dtype(input.dtype)))
+        return _magnitude(parts).to(input.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -133,19 +145,22 @@ class RFFT2AbsFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
-        _, phase = _magnitude_and_phase(input)
-        grad_spectrum = grad_output.unsqueeze(-1) * phase
+        grad_spectrum = grad_output.unsqueeze(-1) * _phase(_RFFT2.apply(input))
         return _RFFT2Adjoint.apply(grad_spectrum, input.shape[-1]).to(input.dtype)
 
     @staticmethod
     def jvp(ctx, tangent_input):
         (input,) = ctx.saved_tensors
-        _, phase = _magnitude_and_phase(input)
-        return (phase * _RFFT2.apply(tangent_input)).sum(-1).to(input.dtype)
+        return (_phase(_RFFT2.apply(input)) * _RFFT2.apply(tangent_input)).sum(-1).to(input.dtype)
 
     @classmethod
     def vmap(cls, info, in_dims, input):
-        return vmap_by_loop(cls.apply, info.batch_size, in_dims, input)
+        (example,) = (input.select(in_dims[0], 0),)
+        check_real_tensor("input", example, ndim=2)
+        # one SciPy call for the batch; the norm's own derivatives are the ones
+        # above (its gradient is parts / |X|, 0 at X = 0)
+        parts, _ = batched_call(_RFFT2.apply, in_dims, (input,), (2,))
+        return _magnitude(parts).to(input.dtype), 0
 
 
 def rfft2_abs(input: torch.Tensor) -> torch.Tensor:
@@ -163,13 +178,14 @@ class BadFFTFunction(Function):
     column too few and autograd rejects it. It is kept as the tutorial wrote
     it, on the static-method API, as the suite's negative control: the tests
     prove they find it wrong. Use ``RFFT2AbsFunction`` / ``rfft2_abs``.
+    Its forward is ``RFFT2AbsFunction``'s, so only the backward differs; that
+    backward calls NumPy directly, the one NumPy call outside ``_kernels``,
+    so it runs eagerly only.
     """
 
     @staticmethod
     def forward(ctx, input):
-        check_real_tensor("input", input, ndim=2)
-        dtype = result_dtype(input)
-        return from_numpy(np.abs(np.fft.rfft2(to_numpy(input, dtype))), input, dtype)
+        return RFFT2AbsFunction.forward(input)
 
     @staticmethod
     def backward(ctx, grad_output):

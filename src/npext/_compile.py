@@ -1,0 +1,35 @@
+"""How npext's Functions run under torch.compile without losing torch.func.
+
+Dynamo (torch.compile's front end) traces Python bytecode. Met with an
+``autograd.Function``, it traces the Function's forward and backward itself,
+and it refuses any Function that defines a ``jvp`` staticmethod
+("Unsupported custom jvp"), while torch.func's ``jvp``/``jacfwd`` need that
+very staticmethod. It also cannot trace into NumPy or SciPy.
+
+npext resolves both without a second, jvp-less copy of each Function:
+
+1. every NumPy/SciPy call sits in a ``torch.library.custom_op`` (``_kernels``)
+   with a fake kernel, so anything that traces with fake tensors (AOTAutograd,
+   FakeTensorMode, export) sees an opaque op with exact output metadata;
+2. each Function is registered with ``torch.compiler.allow_in_graph``: Dynamo
+   then writes ``Function.apply`` into the graph as one call, without
+   inspecting the Function's methods, and AOTAutograd traces its forward and
+   backward, which call only those custom ops and torch operators. The jvp
+   staticmethod stays for eager torch.func.
+
+torch before 2.4 has no ``custom_op``: there the Functions run eagerly only,
+exactly as before, and this decorator does nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._kernels import HAS_CUSTOM_OPS
+
+
+def compilable(function_class):
+    """Let torch.compile put ``function_class.apply`` into its graph as one call (torch >= 2.4)."""
+    if HAS_CUSTOM_OPS:
+        torch.compiler.allow_in_graph(function_class)
+    return function_class
