@@ -92,14 +92,14 @@ def row(env: str, junit_dir: Path) -> list[str]:
     cells = [f"`{env}`"] + [v.get(k) or "—" for k in ("python", "torch", "numpy", "scipy")]
     if not xml.exists() or (ver.exists() and xml.stat().st_mtime < ver.stat().st_mtime):
         # no env at all (e.g. interpreter or install missing) vs. env whose pytest never finished
-        return cells + ["missing" if not v else "error", "—", "—", "—", "—"]
+        return [*cells, "missing" if not v else "error", "—", "—", "—", "—"]
     s = suite_stats(xml)
     bad = s["failures"] + s["errors"]
     ran = s["tests"] - s["skipped"]
     result = "fail" if bad else ("pass" if ran else "no tests")
     tests = f"{ran}" + (f" (+{s['skipped']} skipped)" if s["skipped"] else "")
     examples = "—" if s["examples"] is None else f"{s['examples']:,}"
-    return cells + [result, tests, str(bad), examples, f"{s['time']:.0f} s"]
+    return [*cells, result, tests, str(bad), examples, f"{s['time']:.0f} s"]
 
 
 def table(junit_dir: Path, tox_ini: Path) -> tuple[str, bool]:
