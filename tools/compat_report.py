@@ -10,7 +10,8 @@ Subcommands, all run by tox.ini:
                    --readme README.md splices it between the compat-table markers,
                    --strict exits 1 unless every row passed.
 
-The expected envs are the `compat` label of tox.ini; an expected env without
+The expected envs are the `compat` label of tox.ini (--label picks others; CI
+reports its nightly env apart with `--label nightly`); an expected env without
 results is reported as "missing", never left out.
 """
 
@@ -92,18 +93,20 @@ def row(env: str, junit_dir: Path) -> list[str]:
     cells = [f"`{env}`"] + [v.get(k) or "—" for k in ("python", "torch", "numpy", "scipy")]
     if not xml.exists() or (ver.exists() and xml.stat().st_mtime < ver.stat().st_mtime):
         # no env at all (e.g. interpreter or install missing) vs. env whose pytest never finished
-        return cells + ["missing" if not v else "error", "—", "—", "—", "—"]
+        return [*cells, "missing" if not v else "error", "—", "—", "—", "—"]
     s = suite_stats(xml)
     bad = s["failures"] + s["errors"]
     ran = s["tests"] - s["skipped"]
     result = "fail" if bad else ("pass" if ran else "no tests")
     tests = f"{ran}" + (f" (+{s['skipped']} skipped)" if s["skipped"] else "")
     examples = "—" if s["examples"] is None else f"{s['examples']:,}"
-    return cells + [result, tests, str(bad), examples, f"{s['time']:.0f} s"]
+    return [*cells, result, tests, str(bad), examples, f"{s['time']:.0f} s"]
 
 
-def table(junit_dir: Path, tox_ini: Path) -> tuple[str, bool]:
-    envs = [e for e in expected_envs(tox_ini) if e not in ("compat-clean", "report")]
+def table(junit_dir: Path, tox_ini: Path, labels: list[str] | None = None) -> tuple[str, bool]:
+    envs = []
+    for label in labels or ["compat"]:
+        envs += [e for e in expected_envs(tox_ini, label) if e not in ("compat-clean", "report") and e not in envs]
     found = sorted(p.name[: -len(".xml")] for p in junit_dir.glob("*.xml"))
     envs += [e for e in found if e not in envs]  # e.g. `py`, or envs run by hand
     head = ["env", "Python", "torch", "NumPy", "SciPy", "result", "tests", "failures", "examples", "time"]
@@ -129,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("table")
     t.add_argument("--junit-dir", type=Path, default=Path(".tox/junit"))
     t.add_argument("--tox-ini", type=Path, default=Path("tox.ini"))
+    t.add_argument(
+        "--label",
+        action="append",
+        dest="labels",
+        metavar="LABEL",
+        help="expected envs: this tox.ini label (repeatable; default compat)",
+    )
     t.add_argument("--output", type=Path, help="also write the table to this file")
     t.add_argument("--readme", type=Path, help="splice the table between the compat-table markers")
     t.add_argument("--strict", action="store_true", help="exit 1 unless every env passed")
@@ -139,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "clean":
         clean(args.dir)
     else:
-        text, ok = table(args.junit_dir, args.tox_ini)
+        text, ok = table(args.junit_dir, args.tox_ini, args.labels)
         print(text, end="")
         if args.output:
             args.output.write_text(text)

@@ -81,8 +81,18 @@ STATUS_BY_EXIT_CODE = {
 }
 KILLED = {"killed", "caught by type check"}
 BROKEN = {"timeout", "segfault", "suspicious", "check was interrupted by user", "not checked"}
-ORDER = ["killed", "survived", "no tests", "timeout", "suspicious", "segfault",
-         "not checked", "check was interrupted by user", "skipped", "caught by type check"]
+ORDER = [
+    "killed",
+    "survived",
+    "no tests",
+    "timeout",
+    "suspicious",
+    "segfault",
+    "not checked",
+    "check was interrupted by user",
+    "skipped",
+    "caught by type check",
+]
 
 
 def status_of(exit_code) -> str:
@@ -118,8 +128,7 @@ def mutant_diff(name: str) -> str:
 
 def diff_hash(diff: str) -> str:
     """A short hash of the mutation itself (the -/+ lines), not of its line numbers or context."""
-    changed = [line for line in diff.splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     return hashlib.sha256("\n".join(changed).encode()).hexdigest()[:10]
 
 
@@ -160,12 +169,21 @@ def run_mutmut(max_children: int | None) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="store_true", help="delete mutants/ and run `mutmut run` first")
-    parser.add_argument("--max-children", type=int, default=None,
-                        help="mutmut's parallel children (default: its own, the CPU count)")
-    parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
-                        help=f"lowest passing kill score, 0..1 (default {DEFAULT_MIN_SCORE})")
-    parser.add_argument("--equivalents", type=Path, default=DEFAULT_EQUIVALENTS,
-                        help="accepted equivalent mutants (default tools/equivalent_mutants.txt)")
+    parser.add_argument(
+        "--max-children", type=int, default=None, help="mutmut's parallel children (default: its own, the CPU count)"
+    )
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=DEFAULT_MIN_SCORE,
+        help=f"lowest passing kill score, 0..1 (default {DEFAULT_MIN_SCORE})",
+    )
+    parser.add_argument(
+        "--equivalents",
+        type=Path,
+        default=DEFAULT_EQUIVALENTS,
+        help="accepted equivalent mutants (default tools/equivalent_mutants.txt)",
+    )
     parser.add_argument("--show-diffs", action="store_true", help="print each survivor's diff")
     parser.add_argument("--json", type=Path, help="also write the counts and lists to this file")
     args = parser.parse_args(argv)
@@ -199,7 +217,9 @@ def main(argv=None) -> int:
             continue
         actual = diff_hash(mutant_diff(name))
         if actual != digest:
-            problems.append(f"{name} is listed as equivalent for diff {digest}, but its diff is now {actual}: review it again")
+            problems.append(
+                f"{name} is listed as equivalent for diff {digest}, but its diff is now {actual}: review it again"
+            )
         elif results[name] in KILLED:
             problems.append(f"{name} is listed as equivalent but the suite kills it: it is not, remove it")
         elif results[name] in ("survived", "no tests"):
@@ -217,8 +237,10 @@ def main(argv=None) -> int:
             print(f"  {status:<30} {counts[status]}")
     print(f"  {'of those, listed equivalent':<30} {len(accepted) - len(cuda_only)}")
     print(f"  {'of those, killed only on CUDA':<30} {len(cuda_only)} (tools/device_check.sh)")
-    print(f"score: killed / (total - skipped - listed) = {killed} / {denominator} = {score:.4f}"
-          f" (minimum {args.min_score})")
+    print(
+        f"score: killed / (total - skipped - listed) = {killed} / {denominator} = {score:.4f}"
+        f" (minimum {args.min_score})"
+    )
 
     unexplained = sorted(n for n, s in results.items() if s in ("survived", "no tests") and n not in accepted)
     if unexplained:
@@ -244,11 +266,22 @@ def main(argv=None) -> int:
         problems.append(f"score {score:.4f} is below the minimum {args.min_score}")
 
     if args.json:
-        args.json.write_text(json.dumps({
-            "counts": dict(counts), "total": total, "score": score, "min_score": args.min_score,
-            "survivors": unexplained, "equivalent": accepted, "cuda_only": sorted(cuda_only),
-            "broken": broken, "problems": problems,
-        }, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "counts": dict(counts),
+                    "total": total,
+                    "score": score,
+                    "min_score": args.min_score,
+                    "survivors": unexplained,
+                    "equivalent": accepted,
+                    "cuda_only": sorted(cuda_only),
+                    "broken": broken,
+                    "problems": problems,
+                },
+                indent=1,
+            )
+        )
 
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
