@@ -18,6 +18,7 @@ from scipy.signal import convolve2d, correlate2d
 from torch.autograd import gradcheck, gradgradcheck
 from torch.testing import assert_close
 
+from tests.compile_properties import COMPILE_SKIP_REASON, compiled_matches_eager, fake_tensor_propagation, no_graph_breaks
 from tests.registry import FunctionUnderTest, fft_tolerance, sum_tolerance
 
 # gradcheck compares finite differences of every input element; above this
@@ -375,10 +376,24 @@ PROPERTIES = {
     "batched_vjp_matches_loop": (batched_vjp_matches_loop, None),
     "batched_jvp_matches_loop": (batched_jvp_matches_loop, None),
     "jacobians_match_oracle": (jacobians_match_oracle, None),
+    # torch.compile and fake tensors (torch >= 2.4; COMPILE_PROPERTIES are skipped before)
+    "fake_tensor_propagation": (fake_tensor_propagation, None),
+    "no_graph_breaks": (no_graph_breaks, None),
+    "compiled_matches_eager": (compiled_matches_eager, None),
 }
+
+COMPILE_PROPERTIES = {"fake_tensor_propagation", "no_graph_breaks", "compiled_matches_eager"}
 
 
 def properties_for(entry):
     """(name, check) of every property that applies to entry's family."""
     return [(name, check) for name, (check, families) in PROPERTIES.items()
-            if families is None or entry.family in families]
+            if (families is None or entry.family in families)
+            and not (name in COMPILE_PROPERTIES and COMPILE_SKIP_REASON)]
+
+
+def skipped_properties_for(entry):
+    """(name, reason) of every property that applies to entry's family but cannot run on this torch."""
+    return [(name, COMPILE_SKIP_REASON) for name, (_, families) in PROPERTIES.items()
+            if (families is None or entry.family in families)
+            and name in COMPILE_PROPERTIES and COMPILE_SKIP_REASON]

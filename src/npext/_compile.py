@@ -11,14 +11,16 @@ npext resolves both without a second, jvp-less copy of each Function:
 1. every NumPy/SciPy call sits in a ``torch.library.custom_op`` (``_kernels``)
    with a fake kernel, so anything that traces with fake tensors (AOTAutograd,
    FakeTensorMode, export) sees an opaque op with exact output metadata;
-2. each Function is registered with ``torch.compiler.allow_in_graph``: Dynamo
-   then writes ``Function.apply`` into the graph as one call, without
-   inspecting the Function's methods, and AOTAutograd traces its forward and
-   backward, which call only those custom ops and torch operators. The jvp
-   staticmethod stays for eager torch.func.
+2. each Function (and each subclass of one: ``CompilableFunction`` registers
+   them as they are defined) is registered with
+   ``torch.compiler.allow_in_graph``: Dynamo then writes ``Function.apply``
+   into the graph as one call, without inspecting the Function's methods,
+   and AOTAutograd traces its forward and backward, which call only those
+   custom ops and torch operators. The jvp staticmethod stays for eager
+   torch.func.
 
 torch before 2.4 has no ``custom_op``: there the Functions run eagerly only,
-exactly as before, and this decorator does nothing.
+exactly as before, and the registration is skipped.
 """
 
 from __future__ import annotations
@@ -28,8 +30,16 @@ import torch
 from ._kernels import HAS_CUSTOM_OPS
 
 
-def compilable(function_class):
-    """Let torch.compile put ``function_class.apply`` into its graph as one call (torch >= 2.4)."""
-    if HAS_CUSTOM_OPS:
-        torch.compiler.allow_in_graph(function_class)
-    return function_class
+class CompilableFunction(torch.autograd.Function):
+    """An ``autograd.Function`` that torch.compile writes into its graph as one call.
+
+    Every subclass is registered with ``torch.compiler.allow_in_graph`` when
+    it is defined (torch >= 2.4). Its forward and backward must call only
+    torch operators, custom ops and other such Functions: AOTAutograd traces
+    them with fake tensors, which have no data for NumPy.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if HAS_CUSTOM_OPS:
+            torch.compiler.allow_in_graph(cls)

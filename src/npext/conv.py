@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.autograd import Function
 
 from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
-from ._compile import compilable
+from ._compile import CompilableFunction
 
 
 def _sum_defined(*terms):
@@ -47,8 +46,7 @@ def _in_compute_dtype(kernel, a, b):
     return kernel(a.to(compute), b.to(compute)).to(dtype)
 
 
-@compilable
-class _CorrelateValid(Function):
+class _CorrelateValid(CompilableFunction):
     """correlate2d(x, k, 'valid') over the last two dims; callers guarantee k fits inside x."""
 
     @staticmethod
@@ -83,8 +81,7 @@ class _CorrelateValid(Function):
         return batched_call(cls.apply, in_dims, (x, k), (2, 2))
 
 
-@compilable
-class _ConvolveFull(Function):
+class _ConvolveFull(CompilableFunction):
     """convolve2d(g, k, 'full') over the last two dims: the adjoint of correlating with k."""
 
     @staticmethod
@@ -150,8 +147,7 @@ def _correlate_plus_bias(input, filter, bias):
     return (out + bias.to(compute)).to(dtype)
 
 
-@compilable
-class ScipyConv2dFunction(Function):
+class ScipyConv2dFunction(CompilableFunction):
     """``correlate2d(input, filter, 'valid') + bias`` with exact gradients.
 
     ``input`` is (H, W), ``filter`` (kh, kw) with kh <= H and kw <= W, and

@@ -35,7 +35,7 @@ from torch.autograd import Function
 
 from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, from_numpy, to_numpy
-from ._compile import compilable
+from ._compile import CompilableFunction
 
 
 def _in_compute_dtype(kernel, tensor, *args):
@@ -43,8 +43,7 @@ def _in_compute_dtype(kernel, tensor, *args):
     return kernel(tensor.to(compute_dtype(tensor.dtype)), *args).to(tensor.dtype)
 
 
-@compilable
-class _RFFT2(Function):
+class _RFFT2(CompilableFunction):
     """x (..., H, W) -> rfft2(x) as real and imaginary parts, (..., H, W // 2 + 1, 2)."""
 
     @staticmethod
@@ -71,8 +70,7 @@ class _RFFT2(Function):
         return batched_call(cls.apply, in_dims, (x,), (2,))
 
 
-@compilable
-class _RFFT2Adjoint(Function):
+class _RFFT2Adjoint(CompilableFunction):
     """The adjoint of ``_RFFT2``: (..., H, W // 2 + 1, 2) -> (..., H, W) for the given W."""
 
     @staticmethod
@@ -114,8 +112,7 @@ def _phase(parts: torch.Tensor) -> torch.Tensor:
     return parts / safe.unsqueeze(-1)
 
 
-@compilable
-class RFFT2AbsFunction(Function):
+class RFFT2AbsFunction(CompilableFunction):
     """``|rfft2(input)|`` with the mathematically correct backward.
 
     ``input`` is a real (H, W) tensor; the output is (H, W // 2 + 1). The

@@ -1,0 +1,154 @@
+"""Properties of PyTorch 2's tracing path: torch.compile, FakeTensorMode, custom ops.
+
+Each is a ``check(entry, case)`` like the others. They need torch >= 2.4
+(``torch.library.custom_op``); ``COMPILE_SKIP_REASON`` says why they are
+skipped on older torch.
+
+Compiling is slow (seconds per graph), so each Function is compiled once,
+with ``dynamic=True``, and the compiled callable is reused for every
+example: a new graph is expected only for a new combination of dtypes,
+ranks and size-1 dims (Dynamo specialises sizes 0 and 1). Any other new graph
+is a recompile on a size change, and fails ``compiled_matches_eager``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.testing import assert_close
+
+from npext._kernels import HAS_CUSTOM_OPS
+
+COMPILE_SKIP_REASON = (
+    None if HAS_CUSTOM_OPS else
+    f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): npext runs eagerly only"
+)
+
+#: The backend of the generic property: AOTAutograd (forward and backward
+#: traced with fake tensors, then run eagerly) without inductor's C++ compile.
+#: Tests pin inductor on selected cases.
+GENERIC_BACKEND = "aot_eager"
+
+_compiled = {}       # (apply, backend) -> compiled callable
+_graph_keys = {}     # (apply, backend) -> graph keys already compiled
+
+
+def _graph_count() -> int:
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+def _graph_key(args, output) -> tuple:
+    """What may legitimately need a new graph: dtypes, ranks, and which sizes and strides are 1.
+
+    Dynamo specialises on the values 0 and 1 of sizes and strides (of inputs
+    and of sizes derived from them, like an output's); any other is symbolic.
+    """
+    def key(a):
+        if not isinstance(a, torch.Tensor):
+            return a
+        return (a.dtype, tuple(size == 1 for size in a.shape), tuple(step == 1 for step in a.stride()))
+
+    return tuple(key(a) for a in args) + (key(output),)
+
+
+def compiled(apply, backend: str = GENERIC_BACKEND):
+    """``apply`` under ``torch.compile(fullgraph=True, dynamic=True)``, compiled once per process."""
+    key = (apply, backend)
+    if key not in _compiled:
+        def call(*args):
+            return apply(*args)
+
+        _compiled[key] = torch.compile(call, backend=backend, fullgraph=True, dynamic=True)
+        _graph_keys[key] = set()
+    return _compiled[key]
+
+
+def _leaves(args):
+    return tuple(
+        a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args
+    )
+
+
+def _output_and_grads(apply, args, grad_output):
+    inputs = _leaves(args)
+    output = apply(*inputs)
+    tensors = [a for a in inputs if isinstance(a, torch.Tensor)]
+    return output, torch.autograd.grad(output, tensors, grad_output.to(output.dtype))
+
+
+def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
+    """Under torch.compile(fullgraph=True, dynamic=True) the output and every gradient equal eager's.
+
+    Also: a size change alone never compiles a new graph. Catches Functions
+    that Dynamo cannot trace (a NumPy call outside a custom op, a jvp
+    staticmethod Dynamo refuses), fake kernels that disagree with the real
+    ones, and backward formulas that only work on real tensors.
+    """
+    key = (entry.apply, backend)
+    function = compiled(entry.apply, backend)
+    eager_output, eager_grads = _output_and_grads(entry.apply, case.args, case.grad_output)
+    graph_key = _graph_key(case.args, eager_output)
+    before = _graph_count()
+    # the limit on graphs per function is far above what the cases can need;
+    # hitting it would make Dynamo fall back to eager silently
+    with torch._dynamo.config.patch(cache_size_limit=256):
+        output, grads = _output_and_grads(function, case.args, case.grad_output)
+    new_graphs = _graph_count() - before
+    assert not (new_graphs and graph_key in _graph_keys[key]), (
+        f"{entry.name}: torch.compile(dynamic=True) compiled {new_graphs} new graph(s) for "
+        f"inputs that differ from earlier ones only in size: {[tuple(a.shape) for a in case.args]}"
+    )
+    _graph_keys[key].add(graph_key)
+    assert output.shape == eager_output.shape and output.dtype == eager_output.dtype, (
+        f"{entry.name}: compiled output {tuple(output.shape)} {output.dtype}, "
+        f"eager {tuple(eager_output.shape)} {eager_output.dtype}"
+    )
+    tolerance = entry.tolerance(output.dtype, *case.args)
+    assert_close(output, eager_output, **tolerance,
+                 msg=lambda m: f"{entry.name}: compiled output differs from eager\n{m}")
+    for index, (grad, eager) in enumerate(zip(grads, eager_grads)):
+        assert_close(grad, eager, **entry.tolerance(grad.dtype, *case.args),
+                     msg=lambda m: f"{entry.name}: compiled gradient {index} differs from eager\n{m}")
+
+
+def fake_tensor_propagation(entry, case):
+    """Under FakeTensorMode (what compile, export and meta tracing use) the output has the real one's metadata.
+
+    Shape, dtype, device and strides, computed without data. Catches a fake
+    kernel with a wrong shape, dtype or strides, and any NumPy call outside a
+    custom op (a fake tensor has no data to hand to NumPy).
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    real = entry.apply(*case.args)
+    with FakeTensorMode() as mode:
+        fake_args = tuple(mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in case.args)
+        fake = entry.apply(*fake_args)
+    for what, got, want in [
+        ("shape", tuple(fake.shape), tuple(real.shape)),
+        ("dtype", fake.dtype, real.dtype),
+        ("device", fake.device, real.device),
+        ("strides", fake.stride(), real.stride()),
+    ]:
+        assert got == want, f"{entry.name}: under FakeTensorMode the output's {what} is {got}, really {want}"
+
+
+def no_graph_breaks(entry, case):
+    """torch._dynamo.explain finds one graph and no graph break in a call of the Function."""
+    explanation = torch._dynamo.explain(entry.apply)(*case.args)
+    assert explanation.graph_break_count == 0, (
+        f"{entry.name}: {explanation.graph_break_count} graph break(s): "
+        f"{[str(b.reason) for b in explanation.break_reasons]}"
+    )
+    assert explanation.graph_count == 1, f"{entry.name}: {explanation.graph_count} graphs"
+
+
+def opcheck(entry, case):
+    """torch.library.opcheck on the custom op: schema, autograd registration, fake kernel, AOT dispatch.
+
+    Catches an op that writes into its input without declaring it, a fake
+    kernel whose shape, dtype or strides differ from the real kernel's, and
+    an op that fails under AOTAutograd with dynamic shapes.
+    """
+    args = tuple(a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a
+                 for a in case.args)
+    torch.library.opcheck(entry.apply, args)
