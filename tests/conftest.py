@@ -67,3 +67,17 @@ def pytest_runtest_call(item):
     finally:
         handle.inner_test = inner
         item.user_properties.append(("hypothesis_examples", calls))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Decisive tests first, the catalogue last: a broken Function turns red in seconds under -x.
+
+    The catalogue hunts every mutant (minutes), and the inductor tests compile
+    C++; everything else is run first, in collection order.
+    """
+    def cost(item):
+        if item.get_closest_marker("catalogue"):
+            return 2
+        return 1 if item.get_closest_marker("slow_compile") else 0
+
+    items.sort(key=cost)  # stable: collection order within each group

@@ -422,3 +422,119 @@ CATALOGUE = [
     fft_mutant(FFTJvpRealPartOnly, "the jvp returns Re(dX) instead of the projection of dX on the phase"),
     fft_mutant(FFTVmapWrongOutDims, "the FFT vmap rule transposes the batch but reports out_dims wrongly"),
 ]
+
+
+# ------------------------------------------------------ torch.compile / custom-op mutants
+#
+# Mistakes of the tracing world: each runs correctly in eager mode, so only
+# the compile properties (fake tensors, torch.compile, graph breaks) can catch
+# them. They need torch.library.custom_op (torch >= 2.4).
+
+COMPILE_CATALOGUE = []
+
+if npext._kernels.HAS_CUSTOM_OPS:
+    import torch.nn.functional as F
+    from torch.autograd import Function
+
+    from npext._kernels import correlate_valid as _correlate_valid_op
+    from npext.conv import _ConvolveFull
+
+    def _mutant_op(name, fake):
+        """npext_mutants::<name>: npext's valid correlation with another fake kernel."""
+        def kernel(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+            return _correlate_valid_op(x, k)
+
+        op = torch.library.custom_op(f"npext_mutants::{name}", kernel, mutates_args=(),
+                                     schema="(Tensor x, Tensor k) -> Tensor")
+        op.register_fake(fake)
+        return op
+
+    def _valid_shape(x, k):
+        return (x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1)
+
+    def _conv_with_op(op):
+        """A ScipyConv2dFunction whose forward correlates with ``op``."""
+        def forward(input, filter, bias):
+            npext.conv.check_conv_args(input, filter, bias)
+            dtype = result_dtype(input, filter, bias)
+            return (op(input.to(dtype), filter.to(dtype)) + bias.reshape(()).to(dtype))
+
+        return staticmethod(forward)
+
+    _fake_full = _mutant_op("fake_full_shape", lambda x, k: x.new_empty(
+        (x.shape[0] + k.shape[0] - 1, x.shape[1] + k.shape[1] - 1), dtype=torch.promote_types(x.dtype, k.dtype)))
+    _fake_float32 = _mutant_op("fake_float32", lambda x, k: x.new_empty(_valid_shape(x, k), dtype=torch.float32))
+
+    def _fake_reading_data(x, k):
+        # looks at the values to decide the shape: a fake tensor has none
+        if float(x.abs().sum()) == 0:
+            return x.new_zeros(_valid_shape(x, k))
+        return x.new_empty(_valid_shape(x, k), dtype=torch.promote_types(x.dtype, k.dtype))
+
+    _fake_reads = _mutant_op("fake_reads_data", _fake_reading_data)
+    _fake_strides = _mutant_op("fake_transposed_strides", lambda x, k: x.new_empty(
+        _valid_shape(x, k)[::-1], dtype=torch.promote_types(x.dtype, k.dtype)).t())
+
+    class FakeKernelFullShape(Conv):
+        forward = _conv_with_op(_fake_full)
+
+    class FakeKernelAlwaysFloat32(Conv):
+        forward = _conv_with_op(_fake_float32)
+
+    class FakeKernelReadsData(Conv):
+        forward = _conv_with_op(_fake_reads)
+
+    class FakeKernelTransposedStrides(Conv):
+        forward = _conv_with_op(_fake_strides)
+
+    class ForwardCallsNumpyDirectly(Conv):
+        # the tutorial's way: correct values, but no fake tensor can run it
+        forward = conv_forward(lambda x, w, b: correlate2d(x, w, "valid") + b.reshape(()))
+
+    class BackwardCallsNumpyForTheFilter(Conv):
+        @staticmethod
+        def backward(ctx, grad_output):
+            input, filter, bias = ctx.saved_tensors
+            dtype = result_dtype(input, grad_output)
+            grad_filter = from_numpy(correlate2d(to_numpy(input, dtype), to_numpy(grad_output, dtype), "valid"),
+                                     filter, filter.dtype)
+            return (_ConvolveFull.apply(grad_output, filter).to(input.dtype), grad_filter,
+                    grad_output.sum().reshape(bias.shape).to(bias.dtype))
+
+    class NotAllowedInGraph(Function):
+        # a correct Function built like ScipyConv2dFunction, but a plain
+        # autograd.Function: Dynamo traces it itself and refuses its jvp
+        forward = Conv.forward
+        setup_context = Conv.setup_context
+        backward = Conv.backward
+        jvp = Conv.jvp
+        vmap = Conv.vmap
+
+    class CompiledPathAddsBiasTwice(Conv):
+        # a separate code path for torch.compile, and a bug only there
+        @staticmethod
+        def forward(input, filter, bias):
+            out = Conv.forward(input, filter, bias)
+            if torch.compiler.is_compiling():
+                out = out + bias.reshape(()).to(out.dtype)
+            return out
+
+    class FFTAbsInNumpyUnderCompile(RFFT2AbsFunction):
+        @staticmethod
+        def forward(input):
+            # |X| from NumPy: right values eagerly, but untraceable
+            return from_numpy(np.abs(np.fft.rfft2(to_numpy(input, input.dtype))), input, input.dtype)
+
+    COMPILE_CATALOGUE = [
+        conv_mutant(FakeKernelFullShape, "the custom op's fake kernel gives the 'full' shape, the real one 'valid'"),
+        conv_mutant(FakeKernelAlwaysFloat32, "the fake kernel always says float32"),
+        conv_mutant(FakeKernelReadsData, "the fake kernel reads the input's values"),
+        conv_mutant(FakeKernelTransposedStrides, "the fake kernel's output is column-major, the real one row-major"),
+        conv_mutant(ForwardCallsNumpyDirectly, "the forward calls SciPy directly instead of through a custom op"),
+        conv_mutant(BackwardCallsNumpyForTheFilter, "the backward computes grad_filter in NumPy: right eagerly, untraceable"),
+        conv_mutant(NotAllowedInGraph, "a plain autograd.Function with a jvp: Dynamo refuses it under compile"),
+        conv_mutant(CompiledPathAddsBiasTwice, "a separate torch.compile path (is_compiling) adds the bias twice"),
+        fft_mutant(FFTAbsInNumpyUnderCompile, "the FFT forward calls NumPy directly"),
+    ]
+
+CATALOGUE = CATALOGUE + COMPILE_CATALOGUE

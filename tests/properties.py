@@ -362,6 +362,7 @@ PROPERTIES = {
     "output_dtype": (output_dtype, None),
     "forward_matches_oracle": (forward_matches_oracle, None),
     "gradients_match_oracle": (gradients_match_oracle, None),
+    "fake_tensor_propagation": (fake_tensor_propagation, None),
     "gradcheck_float64": (gradcheck_float64, None),
     "second_derivatives": (second_derivatives, None),
     "noncontiguous_matches_contiguous": (noncontiguous_matches_contiguous, None),
@@ -376,8 +377,7 @@ PROPERTIES = {
     "batched_vjp_matches_loop": (batched_vjp_matches_loop, None),
     "batched_jvp_matches_loop": (batched_jvp_matches_loop, None),
     "jacobians_match_oracle": (jacobians_match_oracle, None),
-    # torch.compile and fake tensors (torch >= 2.4; COMPILE_PROPERTIES are skipped before)
-    "fake_tensor_propagation": (fake_tensor_propagation, None),
+    # torch.compile (torch >= 2.4, as fake_tensor_propagation; COMPILE_PROPERTIES are skipped before)
     "no_graph_breaks": (no_graph_breaks, None),
     "compiled_matches_eager": (compiled_matches_eager, None),
 }

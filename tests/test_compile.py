@@ -43,6 +43,7 @@ def oracle_conv_and_fft(x, k, b):
     return conv_oracle(x, k, b).tanh(), fft_oracle(x).square()
 
 
+@pytest.mark.slow_compile
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_inductor_fullgraph_dynamic_equals_oracles_on_several_sizes_with_one_graph(dtype):
     """inductor, fullgraph=True, dynamic=True: the value and every gradient equal the torch oracle's.
@@ -82,6 +83,7 @@ def test_inductor_fullgraph_dynamic_equals_oracles_on_several_sizes_with_one_gra
             assert_close(grad.double(), want, rtol=tol["rtol"], atol=tol["atol"] * x.numel())
 
 
+@pytest.mark.slow_compile
 def test_module_in_sequential_has_no_graph_break_and_compiles_fullgraph():
     torch.manual_seed(0)
     model = nn.Sequential(npext.ScipyConv2d(3, 3), nn.Tanh(), nn.Flatten(0), nn.Linear(64, 1))
@@ -92,6 +94,7 @@ def test_module_in_sequential_has_no_graph_break_and_compiles_fullgraph():
     assert_close(compiled_model(image), model(image), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow_compile
 def test_compiled_adam_training_follows_eager():
     """Ten Adam steps on a compiled model follow the same steps taken eagerly."""
     def make():

@@ -1,5 +1,6 @@
 """Make the README's catalogue table from the last run of tests/test_mutants.py.
 
+    NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue -n auto
     python tools/catalogue_table.py [--readme README.md]
 
 Reads build/catalogue/*.json; prints a Markdown table (one row per mutant:
@@ -24,6 +25,9 @@ def load(directory: pathlib.Path):
     rows = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
     if not rows:
         sys.exit(f"no results in {directory}: run python -m pytest tests/test_mutants.py first")
+    if not all(row.get("complete") for row in rows):
+        sys.exit("these results stop at each mutant's first catch: for the table of every property "
+                 "that catches each mutant, run NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue")
     return sorted(rows, key=lambda row: (row["function"], row["mutant"]))
 
 
