@@ -1,4 +1,4 @@
-"""Make the README's catalogue table from the last run of tests/test_mutants.py.
+"""Make the README's catalogue table from the last run of tests/test_catalogue.py.
 
     python tools/catalogue_table.py [--readme README.md]
 
@@ -23,7 +23,7 @@ START, END = "<!-- catalogue-table:start -->", "<!-- catalogue-table:end -->"
 def load(directory: pathlib.Path):
     rows = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
     if not rows:
-        sys.exit(f"no results in {directory}: run python -m pytest tests/test_mutants.py first")
+        sys.exit(f"no results in {directory}: run python -m pytest tests/test_catalogue.py first")
     return sorted(rows, key=lambda row: (row["function"], row["mutant"]))
 
 
