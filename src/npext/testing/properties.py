@@ -9,13 +9,17 @@ fails; you can also call one directly on a case of your own.
 A ``Property`` pairs a check with the flags it needs
 (``requires={"supports_vmap": True}``): where an entry's flags differ, the
 property is skipped with a reason that names the flag, never dropped
-silently. ``PROPERTIES`` is the table, in the order they run; to add one,
-append a ``Property`` to a copy of it (``property_tests(entry,
-properties=...)``), or give it to an entry as one of its
-``extra_properties``.
+silently. ``PROPERTIES`` is the table, in the order they run. A new
+generic property is one more ``Property`` in it, with the flags it needs:
+the torch.compile properties will be ``Property(name, check,
+requires={"supports_compile": True})``, skipped for every entry that does
+not declare ``supports_compile=True``. To try one without changing the
+table, pass ``property_tests(entry, properties=PROPERTIES + (mine,))``;
+a law of one Function goes in its entry's ``extra_properties``.
 
-What each catches, in short (every one is shown able to fail by npext's
-catalogue of wrong Functions):
+What each catches, in short (each is shown able to fail, on npext's
+catalogue of wrong Functions or on the wrong versions of a user's cumsum
+and matmul in npext's tests):
 
 =====================================  ======================================================
 output_shape                           'same' / 'full' mode mix-ups, a lost dimension
