@@ -1,4 +1,9 @@
-"""Whole cases for each Function: its arguments plus a grad_output."""
+"""Whole cases for each Function: its arguments plus a grad_output.
+
+The public Functions' cases name their tensors (``ConvCase``, ``FFTCase``);
+the building blocks' are ``npext.testing.Case``. Every case has ``.args`` and
+``.grad_output``, which is all the property engine reads.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from npext.testing import Case
 
 from .shapes import conv_shapes, image_shapes
 from .tensors import FLOAT_DTYPES, LAYOUTS, float_dtypes, float_tensors, layouts, with_layout
@@ -123,3 +130,68 @@ def fft_cases(draw, *, dtypes=FLOAT_DTYPES, layout_choices=LAYOUTS, min_side=1, 
     input = with_layout(image, dtype, draw(layouts(layout_choices), label="layout"))
     grad_output = draw(float_tensors(half, dtype=dtype), label="grad_output")
     return FFTCase(input, grad_output)
+
+
+# ------------------------------------------------------------ the building blocks
+
+
+@st.composite
+def _two_tensor_cases(draw, output_shape, *, dtypes, mixed_dtypes, layout_choices, min_side, max_side):
+    """Case(args=(a, k)) with a (H, W) and k fitting inside it, grad_output of output_shape(a, k)."""
+    image_shape, filter_shape = draw(conv_shapes(min_side=min_side, max_side=max_side))
+    shared = draw(float_dtypes(dtypes), label="dtype")
+
+    def dtype_for(name):
+        return draw(float_dtypes(dtypes), label=f"{name}_dtype") if mixed_dtypes else shared
+
+    a = draw(float_tensors(image_shape, dtype=dtype_for("a"), layout=layouts(layout_choices)), label="a")
+    k = draw(float_tensors(filter_shape, dtype=dtype_for("k"), layout=layouts(layout_choices)), label="k")
+    grad_output = draw(
+        float_tensors(output_shape(image_shape, filter_shape), dtype=torch.promote_types(a.dtype, k.dtype)),
+        label="grad_output",
+    )
+    return Case(args=(a, k), grad_output=grad_output)
+
+
+def correlate_cases(*, dtypes=FLOAT_DTYPES, mixed_dtypes: bool = False, layout_choices=LAYOUTS,
+                    min_side: int = 1, max_side: int = 8):
+    """Cases for correlate2d(x, k, 'valid'): x (H, W), k that fits it, values in [-1, 1]."""
+    def valid(x, k):
+        return (x[0] - k[0] + 1, x[1] - k[1] + 1)
+
+    return _two_tensor_cases(valid, dtypes=dtypes, mixed_dtypes=mixed_dtypes, layout_choices=layout_choices,
+                             min_side=min_side, max_side=max_side)
+
+
+def convolve_cases(*, dtypes=FLOAT_DTYPES, mixed_dtypes: bool = False, layout_choices=LAYOUTS,
+                   min_side: int = 1, max_side: int = 8):
+    """Cases for convolve2d(g, k, 'full'): g (H, W), k no larger (as in the conv backward), values in [-1, 1]."""
+    def full(g, k):
+        return (g[0] + k[0] - 1, g[1] + k[1] - 1)
+
+    return _two_tensor_cases(full, dtypes=dtypes, mixed_dtypes=mixed_dtypes, layout_choices=layout_choices,
+                             min_side=min_side, max_side=max_side)
+
+
+@st.composite
+def rfft2_cases(draw, **options):
+    """Cases for rfft2 as (re, im) parts: an fft_cases input (so |X| stays in fft_cases' bounds),
+    grad_output (H, W // 2 + 1, 2) in [-1, 1]. ``options`` are fft_cases'."""
+    x = draw(fft_cases(**options), label="fft_case").input
+    height, width = x.shape
+    grad_output = draw(float_tensors((height, width // 2 + 1, 2), dtype=x.dtype), label="grad_output")
+    return Case(args=(x,), grad_output=grad_output)
+
+
+@st.composite
+def rfft2_adjoint_cases(draw, *, dtypes=FLOAT_DTYPES, layout_choices=LAYOUTS, min_side: int = 1, max_side: int = 8):
+    """Cases for the adjoint of rfft2: a (H, W // 2 + 1, 2) spectrum and the width W (an int,
+    never differentiated), grad_output (H, W); values in [-1, 1]."""
+    height, width = draw(image_shapes(min_side=min_side, max_side=max_side), label="shape")
+    dtype = draw(float_dtypes(dtypes), label="dtype")
+    spectrum = draw(
+        float_tensors((height, width // 2 + 1, 2), dtype=dtype, layout=layouts(layout_choices)),
+        label="spectrum",
+    )
+    grad_output = draw(float_tensors((height, width), dtype=dtype), label="grad_output")
+    return Case(args=(spectrum, width), grad_output=grad_output)

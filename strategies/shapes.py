@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from npext.testing import shapes
+
 
 def _check_side(name: str, value: int, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -13,13 +15,13 @@ def _check_side(name: str, value: int, minimum: int = 1) -> None:
 def image_shapes(*, min_side: int = 1, max_side: int = 8) -> st.SearchStrategy[tuple[int, int]]:
     """(H, W) with each side in [min_side, max_side], odd and even, square or not.
 
-    Sides shrink towards ``min_side``, so thin 1xN and Nx1 images come up
-    early and are where failures shrink to.
+    ``npext.testing.shapes`` in two dimensions, never empty. Sides shrink
+    towards ``min_side``, so thin 1xN and Nx1 images come up early and are
+    where failures shrink to.
     """
     _check_side("min_side", min_side)
     _check_side("max_side", max_side, min_side)
-    side = st.integers(min_side, max_side)
-    return st.tuples(side, side)
+    return shapes(2, min_side=min_side, max_side=max_side)
 
 
 def filter_shapes(image_shape: tuple[int, int]) -> st.SearchStrategy[tuple[int, int]]:

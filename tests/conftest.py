@@ -78,6 +78,6 @@ def pytest_collection_modifyitems(session, config, items):
     def cost(item):
         if item.get_closest_marker("catalogue"):
             return 2
-        return 1 if item.get_closest_marker("slow_compile") else 0
+        return 1 if item.get_closest_marker("slow_compile") or item.get_closest_marker("installed_wheel") else 0
 
     items.sort(key=cost)  # stable: collection order within each group

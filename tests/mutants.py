@@ -1,10 +1,11 @@
 """A catalogue of realistic wrong implementations ("mutants").
 
 Each is a mistake people make when writing a custom backward, with a
-one-line story. ``test_mutants.py`` runs every property against every
-mutant and asserts each is caught: the catalogue is a regression test of the
-suite itself. Mutants subclass the real Functions and override only the
-piece they get wrong.
+one-line story. ``test_catalogue.py`` hunts each with every property that
+applies (``npext.testing.hunt``) and asserts each is caught: the catalogue is
+a regression test of the suite itself. Mutants subclass the real Functions
+and override only the piece they get wrong; each is the real Function's
+registry entry with its ``apply`` swapped (``FunctionUnderTest.with_apply``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from npext._bridge import from_numpy, result_dtype, to_numpy
 from npext._kernels import interior_columns as _interior_columns
 from npext.conv import _CorrelateValid
 from npext.fft import RFFT2AbsFunction
-from tests.registry import BAD_FFT, CONV, RFFT2_ABS, FunctionUnderTest
+from npext.testing import FunctionUnderTest
+from tests.registry import BAD_FFT, CONV, RFFT2_ABS
 
 Conv = npext.ScipyConv2dFunction
 
@@ -30,6 +32,7 @@ class Mutant:
     name: str
     story: str
     entry: FunctionUnderTest
+    family: str  # 'conv' or 'fft': which Function it is a wrong version of
 
 
 # ------------------------------------------------------------ conv helpers
@@ -378,15 +381,15 @@ class FFTVmapWrongOutDims(RFFT2AbsFunction):
 
 
 def conv_mutant(cls, story):
-    return Mutant(cls.__name__, story, CONV.with_apply(cls.apply, name=cls.__name__))
+    return Mutant(cls.__name__, story, CONV.with_apply(cls.apply, name=cls.__name__), "conv")
 
 
 def fft_mutant(cls, story):
-    return Mutant(cls.__name__, story, RFFT2_ABS.with_apply(cls.apply, name=cls.__name__))
+    return Mutant(cls.__name__, story, RFFT2_ABS.with_apply(cls.apply, name=cls.__name__), "fft")
 
 
 CATALOGUE = [
-    Mutant("BadFFTFunction", "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=", BAD_FFT),
+    Mutant("BadFFTFunction", "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=", BAD_FFT, "fft"),
     conv_mutant(GradInputWithoutFlip, "grad_input correlates with the filter instead of convolving: the flip is forgotten"),
     conv_mutant(GradInputFlipsOneAxis, "the filter is flipped with w[::-1], which flips the rows only"),
     conv_mutant(GradInputSameMode, "grad_input uses 'same' mode instead of 'full'"),

@@ -1,87 +1,40 @@
-"""The Functions under test, declared once (in the manner of PyTorch's OpInfo).
+"""npext's Functions under test, declared once with the public ``npext.testing`` API.
 
-Every generic property in ``properties.py`` runs over ``FUNCTIONS``. To put
-your own Function under test, add one ``FunctionUnderTest`` here with a case
-strategy (see ``strategies/``) whose cases have ``.args`` and ``.grad_output``.
+Every generic property of ``npext.testing`` runs over ``ENTRIES``
+(``test_properties.py``), and each family's laws (``laws.py``) run as extra
+properties of its entries. Besides the public Functions, the building blocks
+their backwards are made of are entries too: each is a Function in its own
+right (its backward and jvp run in double backward and forward-over-reverse),
+so each gets the whole contract.
+
+This module and the catalogue (``mutants.py``) are the only places in the
+tests that name npext's internals.
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 import npext
-from strategies import conv_cases, fft_cases
+from npext._kernels import HAS_CUSTOM_OPS
+from npext._bridge import compute_dtype  # noqa: F401 (the dtype NumPy computes in: half-precision tolerances)
+from npext.conv import _ConvolveFull, _CorrelateValid
+from npext.fft import _RFFT2, _RFFT2Adjoint
+from npext.testing import FunctionUnderTest, sum_tolerance
+from strategies import conv_cases, convolve_cases, correlate_cases, fft_cases, rfft2_adjoint_cases, rfft2_cases
+from tests.laws import CONV_LAWS, FFT_LAWS, fft_tolerance
 
-
-@dataclass(frozen=True)
-class FunctionUnderTest:
-    """One Function and everything the generic properties need to know of it.
-
-    name:          label in test ids and reports
-    apply:         the Function's ``apply`` (positional tensor arguments)
-    cases:         ``cases(**options)`` -> strategy of cases with .args, .grad_output;
-                   options: dtypes, layout_choices, max_side (and mixed_dtypes where
-                   ``mixed_dtypes`` is True)
-    oracle:        the same map in plain torch, differentiable by torch's autograd
-    output_shape:  args -> the output's shape
-    tolerance:     (dtype, args) -> dict(rtol=, atol=) for comparing a result of
-                   that dtype with the oracle's float64 result
-    any_order:     the backward is itself differentiable (gradgradcheck applies)
-    mixed_dtypes:  the arguments may have different dtypes (torch's promotion applies)
-    family:        which Function-specific laws apply ('conv' or 'fft')
-    """
-
-    name: str
-    apply: Callable[..., torch.Tensor]
-    cases: Callable
-    oracle: Callable[..., torch.Tensor]
-    output_shape: Callable[..., tuple]
-    tolerance: Callable[..., dict]
-    family: str
-    any_order: bool = True
-    mixed_dtypes: bool = False
-
-    def with_apply(self, apply, name=None):
-        return replace(self, apply=apply, name=name or self.name)
-
-
-def eps(dtype: torch.dtype) -> float:
-    return torch.finfo(dtype).eps
-
-
-def sum_tolerance(dtype: torch.dtype, n_terms: int) -> dict:
-    """Tolerance for sums of n_terms products of values in [-1, 1].
-
-    Such a sum is at most n_terms in size, and a float sum of n terms is off
-    by at most n * eps times the sum of their sizes: n_terms**2 * eps. The
-    factor 4 covers the oracle's own rounding and the bias addition. For
-    float64 and 64 terms that is 3.6e-12: a 1e-5 relative error fails.
-    """
-    e = 4 * eps(dtype)
-    return dict(rtol=n_terms * e, atol=n_terms * n_terms * e)
-
-
-def fft_tolerance(dtype: torch.dtype, n_points: int) -> dict:
-    """Tolerance for FFT-based results on fft_cases (|X| <= 2 sqrt(n), |g| <= 1).
-
-    A floating FFT's error is about log2(n) * eps times the 2-norm of the
-    transform, here at most 2 n; 10 is a generous constant for that bound.
-    """
-    e = 10 * math.log2(2 * n_points) * eps(dtype)
-    return dict(rtol=e, atol=2 * n_points * e)
+# Every npext Function supports everything: a backward built from Functions
+# (any order), a jvp staticmethod and a vmap staticmethod.
+# compile needs torch.library.custom_op (torch >= 2.4): before it the compile
+# properties are skipped, with the flag named in the reason
+SUPPORTS_ALL = dict(supports_gradgrad=True, supports_forward_ad=True, supports_vmap=True,
+                    supports_compile=HAS_CUSTOM_OPS)
 
 
 def _conv_oracle(input, filter, bias):
     return F.conv2d(input[None, None], filter[None, None])[0, 0] + bias.reshape(())
-
-
-def _conv_output_shape(input, filter, bias):
-    return (input.shape[0] - filter.shape[0] + 1, input.shape[1] - filter.shape[1] + 1)
 
 
 def _conv_tolerance(dtype, input, filter, bias):
@@ -90,10 +43,6 @@ def _conv_tolerance(dtype, input, filter, bias):
 
 def _fft_oracle(input):
     return torch.fft.rfft2(input).abs()
-
-
-def _fft_output_shape(input):
-    return (input.shape[0], input.shape[1] // 2 + 1)
 
 
 def _fft_tolerance(dtype, input):
@@ -105,10 +54,10 @@ CONV = FunctionUnderTest(
     apply=npext.ScipyConv2dFunction.apply,
     cases=conv_cases,
     oracle=_conv_oracle,
-    output_shape=_conv_output_shape,
     tolerance=_conv_tolerance,
-    family="conv",
-    mixed_dtypes=True,
+    extra_properties=CONV_LAWS,
+    case_options={"mixed_dtypes": True},
+    **SUPPORTS_ALL,
 )
 
 RFFT2_ABS = FunctionUnderTest(
@@ -116,12 +65,92 @@ RFFT2_ABS = FunctionUnderTest(
     apply=npext.RFFT2AbsFunction.apply,
     cases=fft_cases,
     oracle=_fft_oracle,
-    output_shape=_fft_output_shape,
     tolerance=_fft_tolerance,
-    family="fft",
+    extra_properties=FFT_LAWS,
+    **SUPPORTS_ALL,
 )
 
 #: The tutorial's FFT: the same declaration with its wrong backward.
 BAD_FFT = RFFT2_ABS.with_apply(npext.BadFFTFunction.apply, name="BadFFTFunction")
 
+
+# ------------------------------------------------------------ the building blocks
+
+
+def _correlate_oracle(x, k):
+    return F.conv2d(x[None, None], k[None, None])[0, 0]
+
+
+def _convolve_oracle(g, k):
+    # conv_transpose2d scatters g through k: the full convolution
+    return F.conv_transpose2d(g[None, None], k[None, None])[0, 0]
+
+
+def _block_tolerance(dtype, a, k):
+    # each element sums at most a.numel() products (k fits inside a)
+    return sum_tolerance(dtype, a.numel())
+
+
+def _rfft2_oracle(x):
+    return torch.view_as_real(torch.fft.rfft2(x))
+
+
+def _rfft2_adjoint_oracle(spectrum, width):
+    """The adjoint of rfft2 as torch's own autograd sees it: the vjp of _rfft2_oracle at any x."""
+    x = torch.zeros(spectrum.shape[0], width, dtype=spectrum.dtype)
+    _, vjp = torch.func.vjp(_rfft2_oracle, x)
+    return vjp(spectrum)[0]
+
+
+def _rfft2_tolerance(dtype, x):
+    return fft_tolerance(dtype, x.numel())
+
+
+def _rfft2_adjoint_tolerance(dtype, spectrum, width):
+    return fft_tolerance(dtype, spectrum.shape[0] * width)
+
+
+CORRELATE_VALID = FunctionUnderTest(
+    name="_CorrelateValid",
+    apply=_CorrelateValid.apply,
+    cases=correlate_cases,
+    oracle=_correlate_oracle,
+    tolerance=_block_tolerance,
+    case_options={"mixed_dtypes": True},
+    **SUPPORTS_ALL,
+)
+
+CONVOLVE_FULL = FunctionUnderTest(
+    name="_ConvolveFull",
+    apply=_ConvolveFull.apply,
+    cases=convolve_cases,
+    oracle=_convolve_oracle,
+    tolerance=_block_tolerance,
+    case_options={"mixed_dtypes": True},
+    **SUPPORTS_ALL,
+)
+
+RFFT2 = FunctionUnderTest(
+    name="_RFFT2",
+    apply=_RFFT2.apply,
+    cases=rfft2_cases,
+    oracle=_rfft2_oracle,
+    tolerance=_rfft2_tolerance,
+    **SUPPORTS_ALL,
+)
+
+RFFT2_ADJOINT = FunctionUnderTest(
+    name="_RFFT2Adjoint",
+    apply=_RFFT2Adjoint.apply,
+    cases=rfft2_adjoint_cases,
+    oracle=_rfft2_adjoint_oracle,
+    tolerance=_rfft2_adjoint_tolerance,
+    **SUPPORTS_ALL,
+)
+
+#: The public Functions: the catalogue's mutants are wrong versions of these.
 FUNCTIONS = (CONV, RFFT2_ABS)
+#: The Functions the public ones' backwards are made of.
+BUILDING_BLOCKS = (CORRELATE_VALID, CONVOLVE_FULL, RFFT2, RFFT2_ADJOINT)
+#: Everything the generic properties run on.
+ENTRIES = FUNCTIONS + BUILDING_BLOCKS

@@ -16,8 +16,8 @@ from torch.testing import assert_close
 import npext
 from npext import _kernels
 from strategies import conv_shapes, float_tensors, image_shapes
-from tests.compile_properties import COMPILE_SKIP_REASON, compiled
-from tests.registry import sum_tolerance
+from npext.testing import sum_tolerance
+from npext.testing.compile import COMPILE_SKIP_REASON, compiled
 
 pytestmark = pytest.mark.skipif(COMPILE_SKIP_REASON is not None, reason=str(COMPILE_SKIP_REASON))
 

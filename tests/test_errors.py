@@ -1,12 +1,15 @@
 """Bad input gets a clear TypeError or ValueError in our words, naming the argument."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import example, given, strategies as st
 
 import npext
-from strategies import image_shapes
+from strategies import conv_shapes, image_shapes
+from tests.registry import CONV
 
 conv = npext.ScipyConv2dFunction.apply
 X = torch.zeros(5, 6)
@@ -88,13 +91,49 @@ def test_module_rejects_input_smaller_than_filter():
         npext.ScipyConv2d(3, 3)(torch.zeros(2, 5))
 
 
-def test_torch_without_numpy_interop_is_refused_at_import(monkeypatch):
-    """torch 2.0-2.2 beside NumPy 2 cannot convert arrays: say so instead of failing later."""
-    from npext import _bridge
+# ---------------------------------------------------------------- the argument is named first
 
-    def unavailable(array):
-        raise RuntimeError("Numpy is not available")
 
-    monkeypatch.setattr(_bridge.torch, "from_numpy", unavailable)
-    with pytest.raises(ImportError, match="torch before 2.3 needs numpy<2"):
-        _bridge.check_numpy_interop()
+def _corrupt(value: torch.Tensor, how: str, ndim_checked: bool):
+    if how == "not a tensor":
+        return value.tolist()
+    if how == "integer dtype":
+        return value.long()
+    if how == "empty":
+        return value.reshape(-1)[:0].reshape((0,) + tuple(value.shape[1:])) if value.dim() else value.reshape(0)
+    assert ndim_checked
+    return value[None]  # one dimension too many
+
+
+@given(shapes=conv_shapes(), argument=st.integers(0, 2),
+       how=st.sampled_from(["not a tensor", "integer dtype", "empty", "too many dims"]))
+def test_conv_error_messages_begin_with_the_arguments_name(shapes, argument, how):
+    """'input must ...', 'filter must ...', 'bias must ...': the argument is named first, as itself."""
+    name = ("input", "filter", "bias")[argument]
+    if name == "bias" and how == "too many dims":
+        how = "empty"  # a bias may have any number of dimensions
+    args = [torch.zeros(shapes[0]), torch.zeros(shapes[1]), torch.zeros(1, 1)]
+    args[argument] = _corrupt(args[argument], how, ndim_checked=name != "bias")
+    with pytest.raises((TypeError, ValueError)) as info:
+        CONV.apply(*args)
+    assert re.match(rf"{name} must ", str(info.value)), f"{how} {name}: {info.value}"
+
+
+@given(image=image_shapes(max_side=6), extra=st.tuples(st.integers(0, 3), st.integers(0, 3)).filter(any))
+def test_conv_filter_larger_than_input_message_says_why(image, extra):
+    filter_shape = (image[0] + extra[0], image[1] + extra[1])
+    dim = 0 if extra[0] else 1
+    with pytest.raises(ValueError) as info:
+        CONV.apply(torch.zeros(image), torch.zeros(filter_shape), torch.zeros(1, 1))
+    assert str(info.value) == (
+        f"filter of shape {filter_shape} is larger than input of shape {image} in dimension {dim}; "
+        "a 'valid' correlation needs the filter to fit inside the input"
+    )
+
+
+@pytest.mark.parametrize("function", [npext.rfft2_abs, npext.incorrect_fft], ids=["rfft2_abs", "incorrect_fft"])
+@given(shape=image_shapes(max_side=4), how=st.sampled_from(["not a tensor", "integer dtype", "empty", "too many dims"]))
+def test_fft_error_messages_begin_with_the_arguments_name(function, shape, how):
+    with pytest.raises((TypeError, ValueError)) as info:
+        function(_corrupt(torch.zeros(shape), how, ndim_checked=True))
+    assert re.match(r"input must ", str(info.value)), f"{how}: {info.value}"

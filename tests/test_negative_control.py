@@ -2,15 +2,22 @@
 
 Hypothesis' ``find`` searches fft_cases for a counterexample and shrinks it;
 the tests assert what the minimal ones are: a wrong gradient value on the
-smallest even width, and a gradient of the wrong shape on odd widths.
+smallest even width, and a gradient of the wrong shape on odd widths. And
+the negative control stays exactly the tutorial's: its forward right in
+every dtype, its backward the tutorial's irfft2.
 """
 
+import numpy as np
 import torch
-from hypothesis import Phase, find, settings
+from hypothesis import Phase, find, given, settings
+from torch.testing import assert_close
 
+import npext
+from npext.testing.properties import gradients_match_oracle
 from strategies import fft_cases
-from tests.properties import gradients_match_oracle
-from tests.registry import BAD_FFT, RFFT2_ABS
+from tests.helpers import ALL_DTYPES, rounded_tolerance
+from tests.laws import fft_tolerance
+from tests.registry import BAD_FFT, RFFT2_ABS, compute_dtype
 
 SEARCH = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                   phases=[Phase.generate, Phase.shrink])
@@ -74,3 +81,23 @@ def test_every_even_width_is_wrong():
 def test_correct_function_agrees_where_bad_one_does_not():
     case = find(fft_cases(dtypes=(torch.float64,), min_side=2, max_side=2), wrong_gradient, settings=SEARCH)
     gradients_match_oracle(RFFT2_ABS, case)  # raises if the correct one were wrong too
+
+
+@given(case=fft_cases(dtypes=ALL_DTYPES))
+def test_incorrect_fft_has_the_right_forward_in_every_dtype(case):
+    """Only BadFFTFunction's backward is wrong: its forward is rfft2_abs's, bit for bit, dtype and all."""
+    good, bad = npext.rfft2_abs(case.input), npext.incorrect_fft(case.input)
+    assert good.dtype == bad.dtype == case.input.dtype, f"{good.dtype}, {bad.dtype} for {case.input.dtype}"
+    assert torch.equal(good, bad)
+    tol = fft_tolerance(compute_dtype(good.dtype), case.input.numel())
+    assert_close(good.double(), RFFT2_ABS.oracle(case.input.double()), **rounded_tolerance(tol, good.dtype))
+
+
+@given(case=fft_cases().filter(lambda case: case.input.shape[1] % 2 == 0))
+def test_incorrect_fft_backward_is_exactly_the_tutorials_irfft2(case):
+    """The negative control stays the tutorial's: irfft2(grad_output), in grad_output's precision."""
+    x = case.input.detach().clone().requires_grad_()
+    (grad,) = torch.autograd.grad(npext.incorrect_fft(x), x, case.grad_output)
+    tutorial = torch.from_numpy(np.fft.irfft2(case.grad_output.numpy())).to(x.dtype)
+    assert grad.dtype == x.dtype
+    assert torch.equal(grad, tutorial), f"max difference {(grad - tutorial).abs().max()}"

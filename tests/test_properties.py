@@ -1,26 +1,22 @@
-"""Every generic property and law, as a Hypothesis test over the registry."""
+"""Every generic property of npext.testing, and each family's laws, on every entry of the registry.
 
-import pytest
-from hypothesis import given, strategies as st
+``property_tests`` makes one test per property (``test_scipy_conv2d[output_shape]``,
+...); a property whose flag an entry does not declare shows as SKIPPED with
+the reason. npext's entries declare every flag, so only the two properties
+for Functions *without* second derivatives or forward AD are skipped.
+"""
 
-from tests.properties import properties_for, skipped_properties_for
-from tests.registry import FUNCTIONS
+from npext.testing import property_tests
+from tests.registry import CONV, CONVOLVE_FULL, CORRELATE_VALID, ENTRIES, RFFT2, RFFT2_ABS, RFFT2_ADJOINT
 
-CASES = [
-    pytest.param(entry, name, check, id=f"{entry.name}-{name}")
-    for entry in FUNCTIONS
-    for name, check in properties_for(entry)
-] + [
-    # shown as skipped, with the reason, rather than dropped
-    pytest.param(entry, name, None, id=f"{entry.name}-{name}", marks=pytest.mark.skip(reason=reason))
-    for entry in FUNCTIONS
-    for name, reason in skipped_properties_for(entry)
-]
+# the public Functions
+test_scipy_conv2d = property_tests(CONV)
+test_rfft2_abs = property_tests(RFFT2_ABS)
 
+# the building blocks of their backwards
+test_correlate_valid = property_tests(CORRELATE_VALID)
+test_convolve_full = property_tests(CONVOLVE_FULL)
+test_rfft2 = property_tests(RFFT2)
+test_rfft2_adjoint = property_tests(RFFT2_ADJOINT)
 
-@pytest.mark.parametrize("entry, name, check", CASES)
-@given(data=st.data())
-def test_property(entry, name, check, data):
-    options = {"mixed_dtypes": True} if entry.mixed_dtypes else {}
-    case = data.draw(entry.cases(**options), label="case")
-    check(entry, case)
+assert len(ENTRIES) == 6, "a new registry entry needs its line above"

@@ -1,4 +1,4 @@
-"""Make the README's catalogue table from the last run of tests/test_mutants.py.
+"""Make the README's catalogue table from the last run of tests/test_catalogue.py.
 
     NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue -n auto
     python tools/catalogue_table.py [--readme README.md]
@@ -24,7 +24,7 @@ START, END = "<!-- catalogue-table:start -->", "<!-- catalogue-table:end -->"
 def load(directory: pathlib.Path):
     rows = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
     if not rows:
-        sys.exit(f"no results in {directory}: run python -m pytest tests/test_mutants.py first")
+        sys.exit(f"no results in {directory}: run python -m pytest tests/test_catalogue.py first")
     if not all(row.get("complete") for row in rows):
         sys.exit("these results stop at each mutant's first catch: for the table of every property "
                  "that catches each mutant, run NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue")

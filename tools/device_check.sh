@@ -10,4 +10,4 @@ import numpy, scipy, torch
 print("torch", torch.__version__, "numpy", numpy.__version__, "scipy", scipy.__version__)
 print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
 PY
-python3 -m pytest -p no:cacheprovider -q -rA tests/test_laws.py -k cuda "$@"
+python3 -m pytest -p no:cacheprovider -q -rA tests/test_cuda.py "$@"

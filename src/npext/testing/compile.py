@@ -1,8 +1,9 @@
 """Properties of PyTorch 2's tracing path: torch.compile, FakeTensorMode, custom ops.
 
-Each is a ``check(entry, case)`` like the others. They need torch >= 2.4
-(``torch.library.custom_op``); ``COMPILE_SKIP_REASON`` says why they are
-skipped on older torch.
+Each is a ``check(entry, case)`` like the others, for entries that declare
+``supports_compile=True``. npext's own Functions support compile from torch
+2.4 (``torch.library.custom_op``); ``COMPILE_SKIP_REASON`` says why npext's
+tests of it are skipped on older torch.
 
 Compiling is slow (seconds per graph), so each Function is compiled once,
 with ``dynamic=True``, and the compiled callable is reused for every
@@ -102,8 +103,7 @@ def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
         f"{entry.name}: compiled output {tuple(output.shape)} {output.dtype}, "
         f"eager {tuple(eager_output.shape)} {eager_output.dtype}"
     )
-    tolerance = entry.tolerance(output.dtype, *case.args)
-    assert_close(output, eager_output, **tolerance,
+    assert_close(output, eager_output, **entry.tolerance(output.dtype, *case.args),
                  msg=lambda m: f"{entry.name}: compiled output differs from eager\n{m}")
     for index, (grad, eager) in enumerate(zip(grads, eager_grads)):
         assert_close(grad, eager, **entry.tolerance(grad.dtype, *case.args),
@@ -143,15 +143,3 @@ def no_graph_breaks(entry, case):
         f"{[str(b.reason) for b in explanation.break_reasons]}"
     )
     assert explanation.graph_count == 1, f"{entry.name}: {explanation.graph_count} graphs"
-
-
-def opcheck(entry, case):
-    """torch.library.opcheck on the custom op: schema, autograd registration, fake kernel, AOT dispatch.
-
-    Catches an op that writes into its input without declaring it, a fake
-    kernel whose shape, dtype or strides differ from the real kernel's, and
-    an op that fails under AOTAutograd with dynamic shapes.
-    """
-    args = tuple(a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a
-                 for a in case.args)
-    torch.library.opcheck(entry.apply, args)

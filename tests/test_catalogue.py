@@ -1,8 +1,9 @@
 """The suite proves its power: every mutant in the catalogue is caught.
 
-Every property that applies is run against every mutant (derandomized, the
-ci example budget, no shrinking). A mutant passes only if no property finds
-a counterexample, and then this test fails. The real Functions go through
+Every property that applies (npext.testing's generic ones and the family's
+laws) is run against every mutant with ``npext.testing.hunt``
+(derandomized, the ci example budget, no shrinking). A mutant passes only if
+no property finds a counterexample, and then this test fails. The real Functions go through
 the same harness and must come out clean, so a catch is never the harness's
 own doing. Each run writes what caught what to build/catalogue/, from which
 ``python tools/catalogue_table.py`` makes the README's table.
@@ -14,9 +15,9 @@ import pathlib
 
 import pytest
 
-from tests.hunt import hunt
+from npext.testing import hunt, properties_for
+from tests.conftest import CI_EXAMPLES
 from tests.mutants import CATALOGUE
-from tests.properties import properties_for
 from tests.registry import FUNCTIONS
 
 REPORT_DIR = pathlib.Path(__file__).resolve().parent.parent / "build" / "catalogue"
@@ -30,8 +31,8 @@ FULL = os.environ.get("NPEXT_CATALOGUE_FULL") == "1"
 
 def hunt_all(entry, stop_at_first=False):
     results = []
-    for name, check in properties_for(entry):
-        results.append(hunt(entry, name, check))
+    for prop in properties_for(entry):
+        results.append(hunt(entry, prop, max_examples=CI_EXAMPLES))
         if stop_at_first and results[-1].caught:
             break
     return results
@@ -45,7 +46,7 @@ def test_mutant_is_caught(mutant):
     (REPORT_DIR / f"{mutant.name}.json").write_text(json.dumps({
         "mutant": mutant.name,
         "story": mutant.story,
-        "function": mutant.entry.family,
+        "function": mutant.family,
         "complete": FULL,
         "hunts": [vars(r) for r in results],
     }, indent=1))

@@ -1,0 +1,113 @@
+"""Check your own NumPy/SciPy-backed ``torch.autograd.Function`` with npext's property engine.
+
+Install with ``pip install 'npext[testing]'`` (Hypothesis and pytest come with
+the extra; ``import npext`` alone never imports them). Declare your Function
+once, and ``property_tests`` turns the declaration into one pytest test per
+property::
+
+    import torch
+    from hypothesis import strategies as st
+    from npext.testing import Case, FunctionUnderTest, float_tensors, property_tests
+
+    @st.composite
+    def cumsum_cases(draw, *, dtypes=(torch.float32, torch.float64), **options):
+        shape = draw(st.tuples(st.integers(1, 6), st.integers(1, 6)), label="shape")
+        dtype = draw(st.sampled_from(dtypes), label="dtype")
+        x = draw(float_tensors(shape, dtype=dtype), label="x")
+        return Case(args=(x,), grad_output=draw(float_tensors(shape, dtype=dtype), label="grad_output"))
+
+    CUMSUM = FunctionUnderTest(
+        name="NumpyCumsum",
+        apply=NumpyCumsum.apply,              # your Function
+        cases=cumsum_cases,
+        oracle=lambda x: torch.cumsum(x, 0),  # the same map in plain torch
+    )
+
+    test_numpy_cumsum = property_tests(CUMSUM)
+
+What runs (``npext.testing.properties`` has the details of each):
+
+* the output's shape, dtype and values against the oracle, evaluated in
+  float64 on each case;
+* every gradient against the oracle's, in its input's dtype, at a tolerance
+  derived from the dtype and the size (``default_tolerance``), also with
+  only some arguments requiring grad; gradcheck;
+* second derivatives with gradgradcheck if you declare
+  ``supports_gradgrad=True``, and otherwise a check that differentiating
+  twice raises (``@once_differentiable``) instead of silently giving zeros;
+* forward-mode AD in gradcheck and gradgradcheck if you declare
+  ``supports_forward_ad=True``, and otherwise a check that torch refuses it;
+* non-contiguous inputs, inputs never written to;
+* ``torch.func.vmap`` (every in_dims, nested), vmap over vjp and jvp, and
+  jacrev / jacfwd against the oracle, if you declare ``supports_vmap=True``.
+
+A property that does not apply is reported SKIPPED with the flag that rules
+it out. A failure prints Hypothesis' minimal example (``Draw 1 (case): ...``)
+and says which output or gradient differs (``gradient of argument 0 (x)``),
+by how much, and what the tolerance allowed.
+
+To see that the properties catch the mistakes you fear, write a wrong
+version and ``hunt`` it: ``hunt(CUMSUM.with_apply(Wrong.apply),
+"gradients_match_oracle").caught``.
+
+Names:
+
+* declaring: ``FunctionUnderTest``, ``Case``;
+* running: ``property_tests``, ``hunt`` (-> ``Hunt``);
+* the properties: ``PROPERTIES``, ``Property``, ``properties_for``;
+* tolerances: ``default_tolerance``, ``sum_tolerance``, ``eps``;
+* strategies: ``float_tensors``, ``float_dtypes``, ``layouts``, ``shapes``,
+  ``with_layout``, ``FLOAT_DTYPES``, ``LAYOUTS``;
+* for writing properties of your own: ``leaves``, ``output_and_grads``,
+  ``assert_matches``, ``promoted_dtype``, ``tensor_args``, ``as_double``,
+  ``over_tensors``, ``inner``.
+"""
+
+from .entry import Case, FunctionUnderTest, default_tolerance, eps, sum_tolerance
+from .properties import (
+    PROPERTIES,
+    Property,
+    all_properties,
+    as_double,
+    assert_matches,
+    inner,
+    leaves,
+    output_and_grads,
+    over_tensors,
+    promoted_dtype,
+    properties_for,
+    tensor_args,
+)
+from .runner import HUNT_EXAMPLES, Hunt, hunt, property_tests
+from .strategies import FLOAT_DTYPES, LAYOUTS, float_dtypes, float_tensors, layouts, shapes, with_layout
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "HUNT_EXAMPLES",
+    "LAYOUTS",
+    "PROPERTIES",
+    "Case",
+    "FunctionUnderTest",
+    "Hunt",
+    "Property",
+    "all_properties",
+    "as_double",
+    "assert_matches",
+    "default_tolerance",
+    "eps",
+    "float_dtypes",
+    "float_tensors",
+    "hunt",
+    "inner",
+    "layouts",
+    "leaves",
+    "output_and_grads",
+    "over_tensors",
+    "promoted_dtype",
+    "properties_for",
+    "property_tests",
+    "shapes",
+    "sum_tolerance",
+    "tensor_args",
+    "with_layout",
+]

@@ -1,0 +1,92 @@
+"""Dtypes: torch's promotion, half precision computed in float32, the building blocks' own dtypes.
+
+The generic properties (``output_dtype``, ``gradients_match_oracle``) cover
+float32 and float64, mixed; these add float16 and bfloat16, which NumPy
+computes in float32 before the result is cast back, and pin the promotion
+table.
+"""
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+from torch.testing import assert_close
+
+import npext
+from npext.testing import float_tensors, promoted_dtype, sum_tolerance
+from strategies import conv_cases, fft_cases
+from tests.helpers import ALL_DTYPES, rounded_tolerance
+from tests.laws import fft_tolerance
+from tests.registry import CONV, CONVOLVE_FULL, CORRELATE_VALID, RFFT2, RFFT2_ADJOINT, compute_dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@given(data=st.data())
+def test_half_precision_is_computed_in_float32_and_cast_back(dtype, data):
+    """float16 / bfloat16 compute in float32: the result is the float64 answer rounded.
+
+    The tolerance is the dtype's rounding (eps) plus float32's error bound for the sum.
+    """
+    case = data.draw(conv_cases(dtypes=(dtype,)))
+    inputs = [a.detach().clone().requires_grad_() for a in case.args]
+    out = npext.ScipyConv2dFunction.apply(*inputs)
+    assert out.dtype == dtype
+    grads = torch.autograd.grad(out, inputs, case.grad_output)
+    exact_inputs = [a.double().detach().requires_grad_() for a in case.args]
+    exact = CONV.oracle(*exact_inputs)
+    exact_grads = torch.autograd.grad(exact, exact_inputs, case.grad_output.double())
+    tol = dict(rtol=torch.finfo(dtype).eps, atol=sum_tolerance(torch.float32, case.input.numel())["atol"])
+    assert_close(out.double(), exact, **tol)
+    for grad, want, arg in zip(grads, exact_grads, case.args):
+        assert grad.dtype == arg.dtype
+        assert_close(grad.double(), want, **tol)
+
+
+@pytest.mark.parametrize(
+    "dtypes, expected",
+    [
+        ((torch.float64, torch.float32, torch.float32), torch.float64),  # the tutorial's gradcheck
+        ((torch.float32, torch.float64, torch.float32), torch.float64),
+        ((torch.float32, torch.float32, torch.float64), torch.float64),  # a 0-d float64 bias too
+        ((torch.float16, torch.float32, torch.float32), torch.float32),
+        ((torch.bfloat16, torch.float16, torch.bfloat16), torch.float32),
+    ],
+)
+def test_output_dtype_follows_torch_promotion(dtypes, expected):
+    x, w, b = (torch.ones(shape, dtype=d) for shape, d in zip([(3, 3), (2, 2), ()], dtypes))
+    assert npext.ScipyConv2dFunction.apply(x, w, b).dtype == expected
+    assert torch.promote_types(torch.promote_types(dtypes[0], dtypes[1]), dtypes[2]) == expected
+
+
+# The conv backward is made of _CorrelateValid and _ConvolveFull, the FFT's of
+# _RFFT2 and _RFFT2Adjoint: their dtype contract is checked on its own, since
+# the Functions cast the blocks' results (which would hide a wrong dtype).
+CONV_BLOCKS = [CORRELATE_VALID, CONVOLVE_FULL]
+
+
+@pytest.mark.parametrize("block", CONV_BLOCKS, ids=[block.name for block in CONV_BLOCKS])
+@given(case=conv_cases(dtypes=ALL_DTYPES, mixed_dtypes=True))
+def test_conv_blocks_compute_in_the_promoted_dtype(block, case):
+    """Output in torch's promotion of both arguments' dtypes, half precision included."""
+    args = (case.input, case.filter)
+    dtype = promoted_dtype(args)
+    output = block.apply(*args)
+    assert output.dtype == dtype, f"{block.name}: output {output.dtype}, expected {dtype}"
+    expected = block.oracle(*(a.double() for a in args))
+    tol = rounded_tolerance(sum_tolerance(compute_dtype(dtype), case.input.numel()), dtype)
+    assert_close(output.double(), expected, **tol, msg=lambda m: f"{block.name}: output\n{m}")
+
+
+@given(case=fft_cases(dtypes=ALL_DTYPES), data=st.data())
+def test_fft_blocks_compute_in_their_arguments_dtype(case, data):
+    """_RFFT2 and _RFFT2Adjoint return their argument's dtype, half precision included."""
+    x = case.input
+    height, width = x.shape
+    dtype = x.dtype
+    tol = fft_tolerance(compute_dtype(dtype), x.numel())
+    spectrum = RFFT2.apply(x)
+    assert spectrum.dtype == dtype, f"_RFFT2: {spectrum.dtype} for a {dtype} input"
+    assert_close(spectrum.double(), RFFT2.oracle(x.double()), **rounded_tolerance(tol, dtype))
+    grad_spectrum = data.draw(float_tensors((height, width // 2 + 1, 2), dtype=dtype), label="grad_spectrum")
+    adjoint = RFFT2_ADJOINT.apply(grad_spectrum, width)
+    assert adjoint.dtype == dtype, f"_RFFT2Adjoint: {adjoint.dtype} for a {dtype} spectrum"
+    assert_close(adjoint.double(), RFFT2_ADJOINT.oracle(grad_spectrum.double(), width), **rounded_tolerance(tol, dtype))
