@@ -153,24 +153,40 @@ def _two_tensor_cases(draw, output_shape, *, dtypes, mixed_dtypes, layout_choice
     return Case(args=(a, k), grad_output=grad_output)
 
 
-def correlate_cases(*, dtypes=FLOAT_DTYPES, mixed_dtypes: bool = False, layout_choices=LAYOUTS,
-                    min_side: int = 1, max_side: int = 8):
+def correlate_cases(
+    *, dtypes=FLOAT_DTYPES, mixed_dtypes: bool = False, layout_choices=LAYOUTS, min_side: int = 1, max_side: int = 8
+):
     """Cases for correlate2d(x, k, 'valid'): x (H, W), k that fits it, values in [-1, 1]."""
+
     def valid(x, k):
         return (x[0] - k[0] + 1, x[1] - k[1] + 1)
 
-    return _two_tensor_cases(valid, dtypes=dtypes, mixed_dtypes=mixed_dtypes, layout_choices=layout_choices,
-                             min_side=min_side, max_side=max_side)
+    return _two_tensor_cases(
+        valid,
+        dtypes=dtypes,
+        mixed_dtypes=mixed_dtypes,
+        layout_choices=layout_choices,
+        min_side=min_side,
+        max_side=max_side,
+    )
 
 
-def convolve_cases(*, dtypes=FLOAT_DTYPES, mixed_dtypes: bool = False, layout_choices=LAYOUTS,
-                   min_side: int = 1, max_side: int = 8):
+def convolve_cases(
+    *, dtypes=FLOAT_DTYPES, mixed_dtypes: bool = False, layout_choices=LAYOUTS, min_side: int = 1, max_side: int = 8
+):
     """Cases for convolve2d(g, k, 'full'): g (H, W), k no larger (as in the conv backward), values in [-1, 1]."""
+
     def full(g, k):
         return (g[0] + k[0] - 1, g[1] + k[1] - 1)
 
-    return _two_tensor_cases(full, dtypes=dtypes, mixed_dtypes=mixed_dtypes, layout_choices=layout_choices,
-                             min_side=min_side, max_side=max_side)
+    return _two_tensor_cases(
+        full,
+        dtypes=dtypes,
+        mixed_dtypes=mixed_dtypes,
+        layout_choices=layout_choices,
+        min_side=min_side,
+        max_side=max_side,
+    )
 
 
 @st.composite

@@ -27,19 +27,20 @@ try:
 except InvalidArgument:  # Hypothesis releases before the built-in ci profile
     ci_parent = settings(derandomize=True, database=None, print_blob=True)
 
-common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("ci", ci_parent, max_examples=CI_EXAMPLES, **common)
 settings.register_profile("default", max_examples=CI_EXAMPLES, **common)
 settings.register_profile("dev", max_examples=5, **common)
 settings.register_profile("thorough", max_examples=10 * CI_EXAMPLES, **common)
 settings.register_profile(
-    "mutation", ci_parent, max_examples=CI_EXAMPLES,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate], **common,
+    "mutation",
+    ci_parent,
+    max_examples=CI_EXAMPLES,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    **common,
 )
 
-settings.load_profile(
-    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
-)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -75,6 +76,7 @@ def pytest_collection_modifyitems(session, config, items):
     The catalogue hunts every mutant (minutes), and the inductor tests compile
     C++; everything else is run first, in collection order.
     """
+
     def cost(item):
         if item.get_closest_marker("catalogue"):
             return 2

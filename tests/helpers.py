@@ -13,7 +13,7 @@ ALL_DTYPES = HALF_DTYPES + tuple(FLOAT_DTYPES)
 
 def rounded_tolerance(tolerance: dict, dtype: torch.dtype) -> dict:
     """A compute-dtype tolerance plus the final rounding to ``dtype``."""
-    return dict(rtol=tolerance["rtol"] + eps(dtype), atol=tolerance["atol"])
+    return {"rtol": tolerance["rtol"] + eps(dtype), "atol": tolerance["atol"]}
 
 
 def nonempty_subsets(n: int):

@@ -27,7 +27,7 @@ def fft_tolerance(dtype: torch.dtype, n_points: int) -> dict:
     transform, here at most 2 n; 10 is a generous constant for that bound.
     """
     e = 10 * math.log2(2 * n_points) * eps(dtype)
-    return dict(rtol=e, atol=2 * n_points * e)
+    return {"rtol": e, "atol": 2 * n_points * e}
 
 
 # ---------------------------------------------------------------- conv laws
@@ -41,9 +41,7 @@ def conv_adjoint(entry, case):
     <1, g> = grad_bias. Exact up to rounding, no finite differences.
     """
     args = tuple(a.double() for a in case.args)
-    output, (grad_input, grad_filter, grad_bias) = output_and_grads(
-        entry.apply, args, case.grad_output.double()
-    )
+    output, (grad_input, grad_filter, grad_bias) = output_and_grads(entry.apply, args, case.grad_output.double())
     g = case.grad_output.double()
     lhs = inner(output - args[2].reshape(()), g)
     # each side sums at most n outputs of at most n products each: n**2 products
@@ -59,8 +57,7 @@ def bias_gradient_is_sum(entry, case):
     bias = case.args[2]
     assert grad_bias.shape == bias.shape and grad_bias.dtype == bias.dtype
     expected = case.grad_output.double().sum()
-    assert_close(grad_bias.double().reshape(()), expected,
-                 **sum_tolerance(bias.dtype, case.grad_output.numel()))
+    assert_close(grad_bias.double().reshape(()), expected, **sum_tolerance(bias.dtype, case.grad_output.numel()))
 
 
 def input_gradient_is_flipped_correlation(entry, case):
@@ -77,8 +74,7 @@ def input_gradient_is_flipped_correlation(entry, case):
     tol = sum_tolerance(torch.float64, f.size)
     assert_close(torch.from_numpy(convolved), torch.from_numpy(correlated), **tol)
     assert grad_input.shape == convolved.shape, f"grad_input shape {grad_input.shape}, expected {convolved.shape}"
-    assert_close(grad_input.double(), torch.from_numpy(correlated),
-                 **sum_tolerance(grad_input.dtype, f.size))
+    assert_close(grad_input.double(), torch.from_numpy(correlated), **sum_tolerance(grad_input.dtype, f.size))
 
 
 def conv_linearity(entry, case):
@@ -95,10 +91,18 @@ def conv_linearity(entry, case):
         return f(x, w, b) - b.reshape(())
 
     x2, w2 = x.flip(0, 1), w.flip(0, 1)
-    assert_close(linear_part(0.5 * x + x2, w), 0.5 * linear_part(x, w) + linear_part(x2, w), **tol,
-                 msg=lambda m: f"not linear in the input\n{m}")
-    assert_close(linear_part(x, 0.5 * w + w2), 0.5 * linear_part(x, w) + linear_part(x, w2), **tol,
-                 msg=lambda m: f"not linear in the filter\n{m}")
+    assert_close(
+        linear_part(0.5 * x + x2, w),
+        0.5 * linear_part(x, w) + linear_part(x2, w),
+        **tol,
+        msg=lambda m: f"not linear in the input\n{m}",
+    )
+    assert_close(
+        linear_part(x, 0.5 * w + w2),
+        0.5 * linear_part(x, w) + linear_part(x, w2),
+        **tol,
+        msg=lambda m: f"not linear in the filter\n{m}",
+    )
 
 
 # ---------------------------------------------------------------- fft laws
@@ -110,8 +114,12 @@ def fft_invariances(entry, case):
     y = entry.apply(x)
     tol = fft_tolerance(torch.float64, x.numel())
     shifts = (1 % x.shape[0], 2 % x.shape[1]) if x.shape[1] > 1 else (1 % x.shape[0], 0)
-    assert_close(entry.apply(torch.roll(x, shifts, dims=(0, 1))), y, **tol,
-                 msg=lambda m: f"not invariant under a circular shift\n{m}")
+    assert_close(
+        entry.apply(torch.roll(x, shifts, dims=(0, 1))),
+        y,
+        **tol,
+        msg=lambda m: f"not invariant under a circular shift\n{m}",
+    )
     assert_close(entry.apply(-x), y, **tol, msg=lambda m: f"not invariant under x -> -x\n{m}")
 
 
@@ -129,8 +137,9 @@ def fft_homogeneity(entry, case):
     # output element likewise, weighted by |g|
     tol = fft_tolerance(torch.float64, x.numel())
     atol = tol["atol"] * float(x.abs().sum() + g.abs().sum())
-    assert_close(inner(x, grad), inner(output, g), rtol=tol["rtol"], atol=atol,
-                 msg=lambda m: f"<x, J^T g> != <f(x), g>\n{m}")
+    assert_close(
+        inner(x, grad), inner(output, g), rtol=tol["rtol"], atol=atol, msg=lambda m: f"<x, J^T g> != <f(x), g>\n{m}"
+    )
 
 
 CONV_LAWS = (

@@ -40,8 +40,10 @@ class Mutant:
 
 def vmap_by_loop(apply, batch_size, in_dims, *args):
     """A vmap rule that applies the Function to each batch entry and stacks (out_dims 0)."""
-    results = [apply(*[a if d is None else a.select(d, i) for a, d in zip(args, in_dims)])
-               for i in range(batch_size)]
+    results = [
+        apply(*[a if d is None else a.select(d, i) for a, d in zip(args, in_dims, strict=False)])
+        for i in range(batch_size)
+    ]
     return torch.stack(results), 0
 
 
@@ -57,8 +59,14 @@ def correct_grad_bias(b, g):
     return np.sum(g).reshape(b.shape)
 
 
-def numpy_backward(ctx, grad_output, grad_input=correct_grad_input,
-                   grad_filter=correct_grad_filter, grad_bias=correct_grad_bias, cast=None):
+def numpy_backward(
+    ctx,
+    grad_output,
+    grad_input=correct_grad_input,
+    grad_filter=correct_grad_filter,
+    grad_bias=correct_grad_bias,
+    cast=None,
+):
     """A tutorial-style backward in NumPy, with any of its three pieces replaced."""
     input, filter, bias = ctx.saved_tensors
     dtype = result_dtype(input, filter, bias, grad_output)
@@ -66,8 +74,7 @@ def numpy_backward(ctx, grad_output, grad_input=correct_grad_input,
     g = to_numpy(grad_output, dtype)
     grads = (grad_input(x, w, g), grad_filter(x, w, g), grad_bias(b, g))
     return tuple(
-        from_numpy(grad, like, (cast or like.dtype))
-        for grad, like in zip(grads, (input, filter, bias))
+        from_numpy(grad, like, (cast or like.dtype)) for grad, like in zip(grads, (input, filter, bias), strict=False)
     )
 
 
@@ -147,9 +154,7 @@ class GradFilterArgumentsSwapped(Conv):
 class GradFilterTransposed(Conv):
     @staticmethod
     def backward(ctx, g):
-        return numpy_backward(
-            ctx, g, grad_filter=lambda x, w, g: correlate2d(x.T, g.T, "valid").reshape(w.shape)
-        )
+        return numpy_backward(ctx, g, grad_filter=lambda x, w, g: correlate2d(x.T, g.T, "valid").reshape(w.shape))
 
 
 class GradBiasMean(Conv):
@@ -188,7 +193,8 @@ class ThinGradientTransposed(Conv):
     @staticmethod
     def backward(ctx, g):
         return numpy_backward(
-            ctx, g,
+            ctx,
+            g,
             grad_input=lambda x, w, g: convolve2d(np.atleast_2d(np.squeeze(g)), w, "full"),
             grad_filter=lambda x, w, g: correlate2d(x, np.atleast_2d(np.squeeze(g)), "valid"),
         )
@@ -232,7 +238,7 @@ class ModifiesGradOutputInPlace(Conv):
         grads = _in_place_flip(ctx, grad_output)
         return tuple(
             torch.as_tensor(np.ascontiguousarray(grad)).reshape(like.shape).to(like.dtype)
-            for grad, like in zip(grads, (input, filter, bias))
+            for grad, like in zip(grads, (input, filter, bias), strict=False)
         )
 
 
@@ -242,7 +248,8 @@ class ConvolutionNotCorrelation(Conv):
     @staticmethod
     def backward(ctx, g):
         return numpy_backward(
-            ctx, g,
+            ctx,
+            g,
             grad_input=lambda x, w, g: correlate2d(g, w, "full"),
             grad_filter=lambda x, w, g: correlate2d(x, g, "valid")[::-1, ::-1],
         )
@@ -272,8 +279,10 @@ class JvpForgetsBiasTangent(Conv):
     @staticmethod
     def jvp(ctx, tangent_input, tangent_filter, tangent_bias):
         input, filter, _ = ctx.saved_tensors
-        terms = [_CorrelateValid.apply(tangent_input, filter) if tangent_input is not None else None,
-                 _CorrelateValid.apply(input, tangent_filter) if tangent_filter is not None else None]
+        terms = [
+            _CorrelateValid.apply(tangent_input, filter) if tangent_input is not None else None,
+            _CorrelateValid.apply(input, tangent_filter) if tangent_filter is not None else None,
+        ]
         terms = [t for t in terms if t is not None]
         return sum(terms[1:], terms[0]) if terms else torch.zeros(())
 
@@ -341,9 +350,7 @@ class FFTAdjointWithoutShape(RFFT2AbsFunction):
 
 
 class FFTAdjointDefaultNorm(RFFT2AbsFunction):
-    backward = fft_numpy_backward(
-        lambda x, G: correct_adjoint(x, G) / x.size
-    )
+    backward = fft_numpy_backward(lambda x, G: correct_adjoint(x, G) / x.size)
 
 
 class FFTPhaseConjugated(RFFT2AbsFunction):
@@ -389,18 +396,26 @@ def fft_mutant(cls, story):
 
 
 CATALOGUE = [
-    Mutant("BadFFTFunction", "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=", BAD_FFT, "fft"),
-    conv_mutant(GradInputWithoutFlip, "grad_input correlates with the filter instead of convolving: the flip is forgotten"),
+    Mutant(
+        "BadFFTFunction", "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=", BAD_FFT, "fft"
+    ),
+    conv_mutant(
+        GradInputWithoutFlip, "grad_input correlates with the filter instead of convolving: the flip is forgotten"
+    ),
     conv_mutant(GradInputFlipsOneAxis, "the filter is flipped with w[::-1], which flips the rows only"),
     conv_mutant(GradInputSameMode, "grad_input uses 'same' mode instead of 'full'"),
     conv_mutant(ForwardFullMode, "the forward correlates in 'full' mode instead of 'valid'"),
     conv_mutant(ForwardSameMode, "the forward correlates in 'same' mode instead of 'valid'"),
     conv_mutant(GradInputSwappedPadding, "grad_input pads grad_output by (kw-1, kh-1): height and width swapped"),
     conv_mutant(GradInputOffByOnePadding, "grad_input pads one row too many on top, one too few below"),
-    conv_mutant(GradFilterArgumentsSwapped, "grad_filter is correlate2d(grad_output, input): SciPy swaps them back, flipped"),
+    conv_mutant(
+        GradFilterArgumentsSwapped, "grad_filter is correlate2d(grad_output, input): SciPy swaps them back, flipped"
+    ),
     conv_mutant(GradFilterTransposed, "grad_filter is computed on transposed arrays and reshaped back"),
     conv_mutant(GradBiasMean, "grad_bias is the mean of grad_output instead of its sum"),
-    conv_mutant(TutorialFloat32Cast, "the tutorial's .to(torch.float) on grad_filter and grad_bias: float64 precision lost"),
+    conv_mutant(
+        TutorialFloat32Cast, "the tutorial's .to(torch.float) on grad_filter and grad_bias: float64 precision lost"
+    ),
     conv_mutant(GradFloat32RoundTrip, "every gradient passes through float32 on the way back"),
     conv_mutant(OddWidthLastColumnLost, "grad_input loses its last column when the input width is odd"),
     conv_mutant(ThinGradientTransposed, "squeeze + atleast_2d turns an N x 1 grad_output into 1 x N"),
@@ -436,7 +451,6 @@ CATALOGUE = [
 COMPILE_CATALOGUE = []
 
 if npext._kernels.HAS_CUSTOM_OPS:
-    import torch.nn.functional as F
     from torch.autograd import Function
 
     from npext._kernels import correlate_valid as _correlate_valid_op
@@ -444,11 +458,13 @@ if npext._kernels.HAS_CUSTOM_OPS:
 
     def _mutant_op(name, fake):
         """npext_mutants::<name>: npext's valid correlation with another fake kernel."""
+
         def kernel(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
             return _correlate_valid_op(x, k)
 
-        op = torch.library.custom_op(f"npext_mutants::{name}", kernel, mutates_args=(),
-                                     schema="(Tensor x, Tensor k) -> Tensor")
+        op = torch.library.custom_op(
+            f"npext_mutants::{name}", kernel, mutates_args=(), schema="(Tensor x, Tensor k) -> Tensor"
+        )
         op.register_fake(fake)
         return op
 
@@ -457,15 +473,20 @@ if npext._kernels.HAS_CUSTOM_OPS:
 
     def _conv_with_op(op):
         """A ScipyConv2dFunction whose forward correlates with ``op``."""
+
         def forward(input, filter, bias):
             npext.conv.check_conv_args(input, filter, bias)
             dtype = result_dtype(input, filter, bias)
-            return (op(input.to(dtype), filter.to(dtype)) + bias.reshape(()).to(dtype))
+            return op(input.to(dtype), filter.to(dtype)) + bias.reshape(()).to(dtype)
 
         return staticmethod(forward)
 
-    _fake_full = _mutant_op("fake_full_shape", lambda x, k: x.new_empty(
-        (x.shape[0] + k.shape[0] - 1, x.shape[1] + k.shape[1] - 1), dtype=torch.promote_types(x.dtype, k.dtype)))
+    _fake_full = _mutant_op(
+        "fake_full_shape",
+        lambda x, k: x.new_empty(
+            (x.shape[0] + k.shape[0] - 1, x.shape[1] + k.shape[1] - 1), dtype=torch.promote_types(x.dtype, k.dtype)
+        ),
+    )
     _fake_float32 = _mutant_op("fake_float32", lambda x, k: x.new_empty(_valid_shape(x, k), dtype=torch.float32))
 
     def _fake_reading_data(x, k):
@@ -475,8 +496,10 @@ if npext._kernels.HAS_CUSTOM_OPS:
         return x.new_empty(_valid_shape(x, k), dtype=torch.promote_types(x.dtype, k.dtype))
 
     _fake_reads = _mutant_op("fake_reads_data", _fake_reading_data)
-    _fake_strides = _mutant_op("fake_transposed_strides", lambda x, k: x.new_empty(
-        _valid_shape(x, k)[::-1], dtype=torch.promote_types(x.dtype, k.dtype)).t())
+    _fake_strides = _mutant_op(
+        "fake_transposed_strides",
+        lambda x, k: x.new_empty(_valid_shape(x, k)[::-1], dtype=torch.promote_types(x.dtype, k.dtype)).t(),
+    )
 
     class FakeKernelFullShape(Conv):
         forward = _conv_with_op(_fake_full)
@@ -499,10 +522,14 @@ if npext._kernels.HAS_CUSTOM_OPS:
         def backward(ctx, grad_output):
             input, filter, bias = ctx.saved_tensors
             dtype = result_dtype(input, grad_output)
-            grad_filter = from_numpy(correlate2d(to_numpy(input, dtype), to_numpy(grad_output, dtype), "valid"),
-                                     filter, filter.dtype)
-            return (_ConvolveFull.apply(grad_output, filter).to(input.dtype), grad_filter,
-                    grad_output.sum().reshape(bias.shape).to(bias.dtype))
+            grad_filter = from_numpy(
+                correlate2d(to_numpy(input, dtype), to_numpy(grad_output, dtype), "valid"), filter, filter.dtype
+            )
+            return (
+                _ConvolveFull.apply(grad_output, filter).to(input.dtype),
+                grad_filter,
+                grad_output.sum().reshape(bias.shape).to(bias.dtype),
+            )
 
     class NotAllowedInGraph(Function):
         # a correct Function built like ScipyConv2dFunction, but a plain
@@ -534,7 +561,9 @@ if npext._kernels.HAS_CUSTOM_OPS:
         conv_mutant(FakeKernelReadsData, "the fake kernel reads the input's values"),
         conv_mutant(FakeKernelTransposedStrides, "the fake kernel's output is column-major, the real one row-major"),
         conv_mutant(ForwardCallsNumpyDirectly, "the forward calls SciPy directly instead of through a custom op"),
-        conv_mutant(BackwardCallsNumpyForTheFilter, "the backward computes grad_filter in NumPy: right eagerly, untraceable"),
+        conv_mutant(
+            BackwardCallsNumpyForTheFilter, "the backward computes grad_filter in NumPy: right eagerly, untraceable"
+        ),
         conv_mutant(NotAllowedInGraph, "a plain autograd.Function with a jvp: Dynamo refuses it under compile"),
         conv_mutant(CompiledPathAddsBiasTwice, "a separate torch.compile path (is_compiling) adds the bias twice"),
         fft_mutant(FFTAbsInNumpyUnderCompile, "the FFT forward calls NumPy directly"),

@@ -11,6 +11,7 @@ from strategies.cases import hermitian_half_spectrum
 
 def conv_case(image, filter, dtype=torch.float64):
     """A fixed ConvCase with deterministic, non-symmetric values in [-1, 1]."""
+
     def ramp(shape):
         n = int(np.prod(shape)) if shape else 1
         return torch.linspace(-1, 1, n + 2, dtype=dtype)[1:-1].reshape(shape) * (-1) ** torch.arange(n).reshape(shape)

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 import npext
-from npext._kernels import HAS_CUSTOM_OPS
 from npext._bridge import compute_dtype  # noqa: F401 (the dtype NumPy computes in: half-precision tolerances)
+from npext._kernels import HAS_CUSTOM_OPS
 from npext.conv import _ConvolveFull, _CorrelateValid
 from npext.fft import _RFFT2, _RFFT2Adjoint
 from npext.testing import FunctionUnderTest, sum_tolerance
@@ -29,8 +29,12 @@ from tests.laws import CONV_LAWS, FFT_LAWS, fft_tolerance
 # (any order), a jvp staticmethod and a vmap staticmethod.
 # compile needs torch.library.custom_op (torch >= 2.4): before it the compile
 # properties are skipped, with the flag named in the reason
-SUPPORTS_ALL = dict(supports_gradgrad=True, supports_forward_ad=True, supports_vmap=True,
-                    supports_compile=HAS_CUSTOM_OPS)
+SUPPORTS_ALL = {
+    "supports_gradgrad": True,
+    "supports_forward_ad": True,
+    "supports_vmap": True,
+    "supports_compile": HAS_CUSTOM_OPS,
+}
 
 
 def _conv_oracle(input, filter, bias):

@@ -8,7 +8,8 @@ internals.
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from npext import _bridge
 from strategies import image_shapes
@@ -60,5 +61,5 @@ def test_torch_without_numpy_interop_is_refused_at_import(monkeypatch):
         raise RuntimeError("Numpy is not available")
 
     monkeypatch.setattr(_bridge.torch, "from_numpy", unavailable)
-    with pytest.raises(ImportError, match="torch before 2.3 needs numpy<2"):
+    with pytest.raises(ImportError, match=r"torch before 2.3 needs numpy<2"):
         _bridge.check_numpy_interop()

@@ -43,13 +43,18 @@ def hunt_all(entry, stop_at_first=False):
 def test_mutant_is_caught(mutant):
     results = hunt_all(mutant.entry, stop_at_first=not FULL)
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORT_DIR / f"{mutant.name}.json").write_text(json.dumps({
-        "mutant": mutant.name,
-        "story": mutant.story,
-        "function": mutant.family,
-        "complete": FULL,
-        "hunts": [vars(r) for r in results],
-    }, indent=1))
+    (REPORT_DIR / f"{mutant.name}.json").write_text(
+        json.dumps(
+            {
+                "mutant": mutant.name,
+                "story": mutant.story,
+                "function": mutant.family,
+                "complete": FULL,
+                "hunts": [vars(r) for r in results],
+            },
+            indent=1,
+        )
+    )
     caught_by = [r.property for r in results if r.caught]
     assert caught_by, f"{mutant.name} ({mutant.story}) survived every property"
 

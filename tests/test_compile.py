@@ -9,15 +9,16 @@ so take seconds per graph, and the kernels' own registrations.
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 from torch.testing import assert_close
 
 import npext
 from npext import _kernels
-from strategies import conv_shapes, float_tensors, image_shapes
 from npext.testing import sum_tolerance
 from npext.testing.compile import COMPILE_SKIP_REASON, compiled
+from strategies import conv_shapes, float_tensors, image_shapes
 
 pytestmark = pytest.mark.skipif(COMPILE_SKIP_REASON is not None, reason=str(COMPILE_SKIP_REASON))
 
@@ -78,7 +79,7 @@ def test_inductor_fullgraph_dynamic_equals_oracles_on_several_sizes_with_one_gra
         tol = sum_tolerance(dtype, x.numel())
         assert_close(conv.double(), expected[0], **tol)
         assert_close(fft.double(), expected[1], rtol=tol["rtol"], atol=tol["atol"] * x.numel())
-        for grad, want in zip(grads, expected_grads):
+        for grad, want in zip(grads, expected_grads, strict=False):
             assert grad.dtype == dtype
             assert_close(grad.double(), want, rtol=tol["rtol"], atol=tol["atol"] * x.numel())
 
@@ -97,6 +98,7 @@ def test_module_in_sequential_has_no_graph_break_and_compiles_fullgraph():
 @pytest.mark.slow_compile
 def test_compiled_adam_training_follows_eager():
     """Ten Adam steps on a compiled model follow the same steps taken eagerly."""
+
     def make():
         torch.manual_seed(1)
         return nn.Sequential(npext.ScipyConv2d(3, 3), nn.Tanh(), nn.Flatten(0), nn.Linear(36, 1)).double()
@@ -108,17 +110,20 @@ def test_compiled_adam_training_follows_eager():
     for _ in range(10):
         image = torch.randn(8, 8, dtype=torch.float64, generator=generator)
         target = torch.randn(1, dtype=torch.float64, generator=generator)
-        for model, optimizer in zip((eager, step), optimizers):
+        for model, optimizer in zip((eager, step), optimizers, strict=False):
             optimizer.zero_grad()
             loss = (model(image) - target).square().sum()
             loss.backward()
             optimizer.step()
-    for p_eager, p_compiled in zip(eager.parameters(), compiled_model.parameters()):
+    for p_eager, p_compiled in zip(eager.parameters(), compiled_model.parameters(), strict=False):
         assert_close(p_compiled, p_eager, rtol=1e-9, atol=1e-10)
 
 
-@given(shapes=conv_shapes(max_side=8), dtypes=st.tuples(*[st.sampled_from([torch.float32, torch.float64])] * 3),
-       bias_shape=st.sampled_from([(1, 1), (1,), ()]))
+@given(
+    shapes=conv_shapes(max_side=8),
+    dtypes=st.tuples(*[st.sampled_from([torch.float32, torch.float64])] * 3),
+    bias_shape=st.sampled_from([(1, 1), (1,), ()]),
+)
 def test_fake_tensors_give_the_shape_and_promoted_dtype_of_the_real_run(shapes, dtypes, bias_shape):
     from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -154,7 +159,7 @@ def op_samples(draw, name):
     batch = draw(batch_shapes(), label="batch")
     if name == "rfft2":
         return (draw(float_tensors(batch + image, dtype=dtype), label="x"),)
-    spectrum = batch + (image[0], image[1] // 2 + 1, 2)
+    spectrum = (*batch, image[0], image[1] // 2 + 1, 2)
     return (draw(float_tensors(spectrum, dtype=dtype), label="G"), image[1])
 
 
@@ -176,10 +181,16 @@ def test_op_vmap_rule_equals_loop(name, data):
     """The op's own vmap rule (one SciPy call per batch) equals calling the op per entry."""
     op = getattr(_kernels, name)
     args = data.draw(op_samples(name), label="args")
-    batched = data.draw(st.lists(st.booleans(), min_size=len(args), max_size=len(args)).filter(
-        lambda flags: any(f and isinstance(a, torch.Tensor) for f, a in zip(flags, args))), label="batched")
-    in_dims = tuple(0 if f and isinstance(a, torch.Tensor) else None for f, a in zip(batched, args))
-    stacked = tuple(torch.stack([a, -a, 0.5 * a]) if d == 0 else a for a, d in zip(args, in_dims))
+    batched = data.draw(
+        st.lists(st.booleans(), min_size=len(args), max_size=len(args)).filter(
+            lambda flags: any(f and isinstance(a, torch.Tensor) for f, a in zip(flags, args, strict=False))
+        ),
+        label="batched",
+    )
+    in_dims = tuple(0 if f and isinstance(a, torch.Tensor) else None for f, a in zip(batched, args, strict=False))
+    stacked = tuple(torch.stack([a, -a, 0.5 * a]) if d == 0 else a for a, d in zip(args, in_dims, strict=False))
     actual = torch.func.vmap(op, in_dims=in_dims)(*stacked)
-    expected = torch.stack([op(*[a[i] if d == 0 else a for a, d in zip(stacked, in_dims)]) for i in range(3)])
+    expected = torch.stack(
+        [op(*[a[i] if d == 0 else a for a, d in zip(stacked, in_dims, strict=False)]) for i in range(3)]
+    )
     assert_close(actual, expected, rtol=0, atol=0)

@@ -8,7 +8,8 @@ table.
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 import npext
@@ -34,9 +35,9 @@ def test_half_precision_is_computed_in_float32_and_cast_back(dtype, data):
     exact_inputs = [a.double().detach().requires_grad_() for a in case.args]
     exact = CONV.oracle(*exact_inputs)
     exact_grads = torch.autograd.grad(exact, exact_inputs, case.grad_output.double())
-    tol = dict(rtol=torch.finfo(dtype).eps, atol=sum_tolerance(torch.float32, case.input.numel())["atol"])
+    tol = {"rtol": torch.finfo(dtype).eps, "atol": sum_tolerance(torch.float32, case.input.numel())["atol"]}
     assert_close(out.double(), exact, **tol)
-    for grad, want, arg in zip(grads, exact_grads, case.args):
+    for grad, want, arg in zip(grads, exact_grads, case.args, strict=False):
         assert grad.dtype == arg.dtype
         assert_close(grad.double(), want, **tol)
 
@@ -52,7 +53,7 @@ def test_half_precision_is_computed_in_float32_and_cast_back(dtype, data):
     ],
 )
 def test_output_dtype_follows_torch_promotion(dtypes, expected):
-    x, w, b = (torch.ones(shape, dtype=d) for shape, d in zip([(3, 3), (2, 2), ()], dtypes))
+    x, w, b = (torch.ones(shape, dtype=d) for shape, d in zip([(3, 3), (2, 2), ()], dtypes, strict=False))
     assert npext.ScipyConv2dFunction.apply(x, w, b).dtype == expected
     assert torch.promote_types(torch.promote_types(dtypes[0], dtypes[1]), dtypes[2]) == expected
 

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import npext
 from strategies import conv_shapes, image_shapes
@@ -82,7 +83,7 @@ def test_fft_rejects_bad_input(function, value, error, words):
 
 @pytest.mark.parametrize("sizes", [(0, 3), (3, -1), (2.0, 3), (True, 3), ("3", 3)])
 def test_module_rejects_bad_sizes(sizes):
-    with pytest.raises(ValueError, match="filter_(width|height) must be a positive int"):
+    with pytest.raises(ValueError, match=r"filter_(width|height) must be a positive int"):
         npext.ScipyConv2d(*sizes)
 
 
@@ -100,13 +101,16 @@ def _corrupt(value: torch.Tensor, how: str, ndim_checked: bool):
     if how == "integer dtype":
         return value.long()
     if how == "empty":
-        return value.reshape(-1)[:0].reshape((0,) + tuple(value.shape[1:])) if value.dim() else value.reshape(0)
+        return value.reshape(-1)[:0].reshape((0, *tuple(value.shape[1:]))) if value.dim() else value.reshape(0)
     assert ndim_checked
     return value[None]  # one dimension too many
 
 
-@given(shapes=conv_shapes(), argument=st.integers(0, 2),
-       how=st.sampled_from(["not a tensor", "integer dtype", "empty", "too many dims"]))
+@given(
+    shapes=conv_shapes(),
+    argument=st.integers(0, 2),
+    how=st.sampled_from(["not a tensor", "integer dtype", "empty", "too many dims"]),
+)
 def test_conv_error_messages_begin_with_the_arguments_name(shapes, argument, how):
     """'input must ...', 'filter must ...', 'bias must ...': the argument is named first, as itself."""
     name = ("input", "filter", "bias")[argument]

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.autograd.forward_ad as fwAD
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from npext.testing import FLOAT_DTYPES, float_dtypes, float_tensors, promoted_dtype, sum_tolerance
@@ -29,7 +30,7 @@ def jvp_with_some_tangents(apply, args, tangents):
     torch hands a Function's jvp zeros for the others (materialize_grads).
     """
     with fwAD.dual_level():
-        duals = [a if t is None else fwAD.make_dual(a, t) for a, t in zip(args, tangents)]
+        duals = [a if t is None else fwAD.make_dual(a, t) for a, t in zip(args, tangents, strict=False)]
         output, tangent = fwAD.unpack_dual(apply(*duals))
     return output, tangent
 
@@ -37,7 +38,7 @@ def jvp_with_some_tangents(apply, args, tangents):
 def oracle_jvp(oracle, args, tangents):
     """The oracle's tangent in float64 (a missing tangent is a zero one)."""
     args = tuple(a.double() for a in args)
-    tangents = tuple(torch.zeros_like(a) if t is None else t.double() for a, t in zip(args, tangents))
+    tangents = tuple(torch.zeros_like(a) if t is None else t.double() for a, t in zip(args, tangents, strict=False))
     return torch.func.jvp(oracle, args, tangents)[1]
 
 
@@ -72,10 +73,14 @@ CONV_BLOCKS = [CORRELATE_VALID, CONVOLVE_FULL]
 
 
 @pytest.mark.parametrize("block", CONV_BLOCKS, ids=[block.name for block in CONV_BLOCKS])
-@pytest.mark.parametrize("cases, tangent_dtypes", [
-    (conv_cases(mixed_dtypes=True), FLOAT_DTYPES),
-    (FLOAT32_CONV_CASES, WIDER_TANGENTS),
-], ids=["mixed", "wider_tangents"])
+@pytest.mark.parametrize(
+    "cases, tangent_dtypes",
+    [
+        (conv_cases(mixed_dtypes=True), FLOAT_DTYPES),
+        (FLOAT32_CONV_CASES, WIDER_TANGENTS),
+    ],
+    ids=["mixed", "wider_tangents"],
+)
 @given(data=st.data())
 def test_conv_blocks_forward_ad_in_the_outputs_dtype(block, cases, tangent_dtypes, data):
     """The output's tangent has the output's dtype and the oracle's value, whatever the tangents' dtypes."""
@@ -87,14 +92,19 @@ def test_conv_blocks_forward_ad_in_the_outputs_dtype(block, cases, tangent_dtype
         f"{block.name}: tangent {tangent.dtype}, output {output.dtype}, arguments {[a.dtype for a in args]}"
     )
     tol = sum_tolerance(least_precise(output, *args, *tangents), 2 * case.input.numel())
-    assert_close(tangent.double(), oracle_jvp(block.oracle, args, tangents), **tol,
-                 msg=lambda m: f"{block.name}: tangent\n{m}")
+    assert_close(
+        tangent.double(), oracle_jvp(block.oracle, args, tangents), **tol, msg=lambda m: f"{block.name}: tangent\n{m}"
+    )
 
 
-@pytest.mark.parametrize("cases, tangent_dtypes", [
-    (conv_cases(mixed_dtypes=True), FLOAT_DTYPES),
-    (FLOAT32_CONV_CASES, WIDER_TANGENTS),
-], ids=["mixed", "wider_tangents"])
+@pytest.mark.parametrize(
+    "cases, tangent_dtypes",
+    [
+        (conv_cases(mixed_dtypes=True), FLOAT_DTYPES),
+        (FLOAT32_CONV_CASES, WIDER_TANGENTS),
+    ],
+    ids=["mixed", "wider_tangents"],
+)
 @given(data=st.data())
 def test_conv_forward_ad_in_the_outputs_dtype(cases, tangent_dtypes, data):
     """Forward AD with tangents for only some arguments, of any dtype: the output's dtype, the oracle's value."""
@@ -116,5 +126,6 @@ def test_rfft2_abs_forward_ad_in_the_outputs_dtype(case, tangent_dtype, data):
     output, tangent = jvp_with_some_tangents(RFFT2_ABS.apply, (x,), (t,))
     assert tangent.dtype == output.dtype == x.dtype, f"tangent {tangent.dtype}, output {output.dtype}"
     tol = fft_tolerance(least_precise(output, x, t), x.numel())
-    assert_close(tangent.double(), oracle_jvp(RFFT2_ABS.oracle, (x,), (t,)),
-                 rtol=tol["rtol"], atol=tol["atol"] * x.numel())
+    assert_close(
+        tangent.double(), oracle_jvp(RFFT2_ABS.oracle, (x,), (t,)), rtol=tol["rtol"], atol=tol["atol"] * x.numel()
+    )

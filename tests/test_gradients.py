@@ -5,7 +5,8 @@ are the generic properties' business: ``test_properties.py``.)
 """
 
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import npext
 from npext.testing import assert_matches, float_dtypes, float_tensors

@@ -62,15 +62,15 @@ test_cumsum_forgets_to_reverse = property_tests(
 
 # What a user's CI would set: a fixed, small example budget (the default 100
 # examples are more than this test's time allows).
-CONFTEST = '''\
+CONFTEST = """\
 from hypothesis import settings
 
 settings.register_profile("user", max_examples=10, derandomize=True, database=None)
 settings.load_profile("user")
-'''
+"""
 
 # `import npext` first and alone, to see what it pulls in; then pytest.
-RUN = '''\
+RUN = """\
 import sys
 
 import npext
@@ -80,7 +80,7 @@ print("imported with npext:", sorted({"hypothesis", "pytest"} & set(sys.modules)
 import pytest
 
 sys.exit(pytest.main(sys.argv[1:]))
-'''
+"""
 
 
 def readme_example() -> str:
@@ -99,13 +99,19 @@ def build_wheel(workdir: Path) -> Path:
     project.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, project / name)
-    shutil.copytree(ROOT / "src", project / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+    shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
     dist = workdir / "dist"
     subprocess.run(
-        [sys.executable, "-c", "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])",
-         str(dist)],
-        cwd=project, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])",
+            str(dist),
+        ],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (wheel,) = dist.glob("npext-*.whl")
     return wheel
@@ -114,8 +120,19 @@ def build_wheel(workdir: Path) -> Path:
 def install_command(python: Path, wheel: Path):
     """This environment's installer, installing into the fresh one (None if it has none)."""
     if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                "--disable-pip-version-check", "--quiet", str(wheel)]
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--quiet",
+            str(wheel),
+        ]
     if shutil.which("uv"):  # environments made by tox-uv have no pip
         return ["uv", "pip", "install", "--python", str(python), "--no-deps", "--offline", str(wheel)]
     return None
@@ -130,8 +147,12 @@ def fresh_environment(workdir: Path, wheel: Path) -> Path:
     if command is None:
         pytest.skip("neither pip nor uv is available to install the wheel")
     subprocess.run(command, check=True, capture_output=True, text=True)
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     ours = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
     (Path(site) / "_dependencies_from_the_test_environment.pth").write_text("\n".join(ours) + "\n")
     return python
@@ -159,9 +180,23 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
     (user / "run.py").write_text(RUN)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "HYPOTHESIS_PROFILE")}
     run = subprocess.run(
-        [str(python), "run.py", "-p", "no:cacheprovider", "-p", "no:xdist", "-rs", "--junitxml=results.xml",
-         "test_numpy_cumsum.py", "test_wrong_backward.py::test_cumsum_forgets_to_reverse[gradients_match_oracle]"],
-        cwd=user, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(python),
+            "run.py",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-rs",
+            "--junitxml=results.xml",
+            "test_numpy_cumsum.py",
+            "test_wrong_backward.py::test_cumsum_forgets_to_reverse[gradients_match_oracle]",
+        ],
+        cwd=user,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = run.stdout + run.stderr
     print(output)  # shown with -s, and on failure

@@ -32,7 +32,7 @@ def fft_tolerance_for_correlation(dtype, x, k) -> dict:
     """
     n = (x.shape[0] + k.shape[0] - 1) * (x.shape[1] + k.shape[1] - 1)
     atol = 10 * torch.finfo(dtype).eps * math.log2(n) * float(x.norm() * k.norm())
-    return dict(rtol=0, atol=atol)
+    return {"rtol": 0, "atol": atol}
 
 
 # 5x5 filter: a 51x51 output takes 65,025 products (direct), 52x52 67,600 (FFT);
@@ -41,7 +41,9 @@ BOUNDARY = [((55, 55), False), ((56, 56), True), ((54, 56), False), ((56, 55), T
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape, by_fft", BOUNDARY, ids=[f"{s[0]}x{s[1]}-{'fft' if f else 'direct'}" for s, f in BOUNDARY])
+@pytest.mark.parametrize(
+    "shape, by_fft", BOUNDARY, ids=[f"{s[0]}x{s[1]}-{'fft' if f else 'direct'}" for s, f in BOUNDARY]
+)
 def test_both_sides_of_the_fft_switch_match_the_oracle(shape, by_fft, dtype):
     generator = torch.Generator().manual_seed(sum(shape))
     x = torch.rand(shape, dtype=torch.float64, generator=generator) * 2 - 1

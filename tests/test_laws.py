@@ -6,7 +6,8 @@ as the input, 1x1, odd and even widths (with and without a Nyquist column).
 """
 
 import torch
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from npext.testing import inner, properties_for, sum_tolerance
@@ -17,11 +18,11 @@ from tests.registry import CONV, CONVOLVE_FULL, CORRELATE_VALID, RFFT2, RFFT2_AB
 
 
 @given(case=conv_cases(mixed_dtypes=True))
-@example(case=conv_case((1, 7), (1, 3)))   # thin 1xN
-@example(case=conv_case((7, 1), (3, 1)))   # thin Nx1
-@example(case=conv_case((5, 6), (5, 6)))   # filter equal to the input: 1x1 output
-@example(case=conv_case((1, 1), (1, 1)))   # the smallest case
-@example(case=conv_case((4, 7), (2, 5)))   # non-square, odd width
+@example(case=conv_case((1, 7), (1, 3)))  # thin 1xN
+@example(case=conv_case((7, 1), (3, 1)))  # thin Nx1
+@example(case=conv_case((5, 6), (5, 6)))  # filter equal to the input: 1x1 output
+@example(case=conv_case((1, 1), (1, 1)))  # the smallest case
+@example(case=conv_case((4, 7), (2, 5)))  # non-square, odd width
 def test_conv_every_property_on_pinned_edge_cases(case):
     for prop in properties_for(CONV):
         prop.check(CONV, case)
@@ -31,8 +32,8 @@ def test_conv_every_property_on_pinned_edge_cases(case):
 @example(case=fft_case((1, 1)))
 @example(case=fft_case((1, 6)))
 @example(case=fft_case((5, 1)))
-@example(case=fft_case((3, 5)))   # odd width: no Nyquist column
-@example(case=fft_case((4, 8)))   # even: a Nyquist column, and a Nyquist row
+@example(case=fft_case((3, 5)))  # odd width: no Nyquist column
+@example(case=fft_case((4, 8)))  # even: a Nyquist column, and a Nyquist row
 def test_fft_every_property_on_pinned_edge_cases(case):
     for prop in properties_for(RFFT2_ABS):
         prop.check(RFFT2_ABS, case)

@@ -1,7 +1,8 @@
 """The tutorial's nn.Module, ScipyConv2d, under torch.func: vmap and functional grad."""
 
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 import npext

@@ -19,8 +19,9 @@ from tests.helpers import ALL_DTYPES, rounded_tolerance
 from tests.laws import fft_tolerance
 from tests.registry import BAD_FFT, RFFT2_ABS, compute_dtype
 
-SEARCH = settings(max_examples=200, derandomize=True, database=None, deadline=None,
-                  phases=[Phase.generate, Phase.shrink])
+SEARCH = settings(
+    max_examples=200, derandomize=True, database=None, deadline=None, phases=[Phase.generate, Phase.shrink]
+)
 
 
 def wrong_gradient(case):

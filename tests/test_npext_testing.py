@@ -19,7 +19,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from hypothesis import Phase, given, settings, strategies as st
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from torch.autograd.function import once_differentiable
 
 from npext.testing import (
@@ -196,7 +197,7 @@ class CumsumWritesGradOutputInPlace(NumpyCumsum):
     @once_differentiable
     def backward(ctx, grad_output):
         g = grad_output.detach().numpy()  # a view of grad_output
-        g[...] = _reverse_cumsum(g)       # "saves an allocation"
+        g[...] = _reverse_cumsum(g)  # "saves an allocation"
         return grad_output
 
 
@@ -238,7 +239,8 @@ def _declare(entry, wrong, changes):
 
 
 @pytest.mark.parametrize(
-    "entry, wrong, changes, expected", WRONG_VERSIONS,
+    "entry, wrong, changes, expected",
+    WRONG_VERSIONS,
     ids=[w.__name__ + "".join(f"-{k}" for k in c) for _, w, c, _ in WRONG_VERSIONS],
 )
 def test_a_users_wrong_version_is_caught(entry, wrong, changes, expected):
@@ -248,10 +250,14 @@ def test_a_users_wrong_version_is_caught(entry, wrong, changes, expected):
     assert not missed, f"{wrong.__name__} survived {missed}"
 
 
-@pytest.mark.parametrize("entry, wrong, only", [
-    (CUMSUM, CumsumWithoutOnceDifferentiable, "double_backward_raises"),
-    (MATMUL, MatmulNeedsInputGradMixedUp, "gradients_of_only_the_arguments_that_ask"),
-], ids=["silently_zero_second_derivatives", "needs_input_grad_mixed_up"])
+@pytest.mark.parametrize(
+    "entry, wrong, only",
+    [
+        (CUMSUM, CumsumWithoutOnceDifferentiable, "double_backward_raises"),
+        (MATMUL, MatmulNeedsInputGradMixedUp, "gradients_of_only_the_arguments_that_ask"),
+    ],
+    ids=["silently_zero_second_derivatives", "needs_input_grad_mixed_up"],
+)
 def test_some_mistakes_only_one_property_can_see(entry, wrong, only):
     """Right values wherever every argument requires grad: only one property can tell."""
     declared = _declare(entry, wrong, {})
@@ -297,8 +303,7 @@ def test_a_failure_names_the_gradient_and_shows_the_minimal_example():
 def _skip_reasons(test):
     (mark,) = [m for m in test.pytestmark if m.name == "parametrize"]
     return {
-        param.id: next((m.kwargs["reason"] for m in param.marks if m.name == "skip"), None)
-        for param in mark.args[1]
+        param.id: next((m.kwargs["reason"] for m in param.marks if m.name == "skip"), None) for param in mark.args[1]
     }
 
 
@@ -320,9 +325,10 @@ def test_properties_that_do_not_apply_are_skipped_with_the_flag_named():
 def test_a_new_property_declares_its_flag_and_is_skipped_without_it():
     """How a property plugs in (as the compile ones do): a Property with requires=, added to the table."""
     calls = []
-    compiled = Property("a_new_compile_property", lambda entry, case: calls.append(case),
-                        requires={"supports_compile": True})
-    table = PROPERTIES + (compiled,)
+    compiled = Property(
+        "a_new_compile_property", lambda entry, case: calls.append(case), requires={"supports_compile": True}
+    )
+    table = (*PROPERTIES, compiled)
     assert _skip_reasons(property_tests(CUMSUM, properties=table))["a_new_compile_property"] == (
         "NumpyCumsum declares supports_compile=False; a_new_compile_property applies to supports_compile=True"
     )
@@ -348,7 +354,7 @@ def test_property_tests_are_named_after_the_entry():
 def test_default_tolerance_is_eps_times_the_number_of_elements():
     x, y = torch.zeros(3, 4), torch.zeros(5, dtype=torch.float64)
     assert default_tolerance(torch.float64, x, 7, y) == sum_tolerance(torch.float64, 17)
-    assert sum_tolerance(torch.float32, 10) == dict(rtol=10 * 4 * 2.0**-23, atol=100 * 4 * 2.0**-23)
+    assert sum_tolerance(torch.float32, 10) == {"rtol": 10 * 4 * 2.0**-23, "atol": 100 * 4 * 2.0**-23}
 
 
 @given(shape=shapes(3, max_side=4), layout=layouts(), dtype=float_dtypes(), data=st.data())
@@ -360,14 +366,17 @@ def test_with_layout_keeps_the_values_in_every_layout(shape, layout, dtype, data
         assert not laid_out.is_contiguous()
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: float_tensors((2, -1)), "every side of shape must be an int >= 0"),
-    (lambda: float_tensors((2, 2), bound=0), "bound must be > 0"),
-    (lambda: float_dtypes([torch.int64]), "real floating torch dtypes"),
-    (lambda: float_dtypes([]), "at least one dtype"),
-    (lambda: layouts(["diagonal"]), "non-empty subset"),
-    (lambda: shapes(2, min_side=3, max_side=2), "max_side must be an int >= 3"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: float_tensors((2, -1)), "every side of shape must be an int >= 0"),
+        (lambda: float_tensors((2, 2), bound=0), "bound must be > 0"),
+        (lambda: float_dtypes([torch.int64]), "real floating torch dtypes"),
+        (lambda: float_dtypes([]), "at least one dtype"),
+        (lambda: layouts(["diagonal"]), "non-empty subset"),
+        (lambda: shapes(2, min_side=3, max_side=2), "max_side must be an int >= 3"),
+    ],
+)
 def test_strategies_check_their_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -4,7 +4,8 @@ import warnings
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from npext.testing import leaves
 from tests.registry import FUNCTIONS

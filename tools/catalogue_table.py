@@ -26,8 +26,10 @@ def load(directory: pathlib.Path):
     if not rows:
         sys.exit(f"no results in {directory}: run python -m pytest tests/test_catalogue.py first")
     if not all(row.get("complete") for row in rows):
-        sys.exit("these results stop at each mutant's first catch: for the table of every property "
-                 "that catches each mutant, run NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue")
+        sys.exit(
+            "these results stop at each mutant's first catch: for the table of every property "
+            "that catches each mutant, run NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue"
+        )
     return sorted(rows, key=lambda row: (row["function"], row["mutant"]))
 
 

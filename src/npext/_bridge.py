@@ -67,13 +67,10 @@ def check_real_tensor(name: str, value: object, ndim: int | None = None) -> torc
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if value.dtype not in FLOAT_DTYPES:
         raise TypeError(
-            f"{name} must have a real floating dtype (float16, bfloat16, float32 "
-            f"or float64), got {value.dtype}"
+            f"{name} must have a real floating dtype (float16, bfloat16, float32 or float64), got {value.dtype}"
         )
     if ndim is not None and value.dim() != ndim:
-        raise ValueError(
-            f"{name} must be {ndim}-D, got {value.dim()}-D with shape {tuple(value.shape)}"
-        )
+        raise ValueError(f"{name} must be {ndim}-D, got {value.dim()}-D with shape {tuple(value.shape)}")
     if value.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
     return value
@@ -126,15 +123,14 @@ def batched_call(apply, in_dims, args, core_dims):
     an autograd formula) keeps every transform below this vmap level working.
     """
     leading = [
-        None if d is None or n is None else a.dim() - 1 - n
-        for a, d, n in zip(args, in_dims, core_dims)
+        None if d is None or n is None else a.dim() - 1 - n for a, d, n in zip(args, in_dims, core_dims, strict=False)
     ]
     most = max(
         [lead for lead in leading if lead is not None]
-        + [a.dim() - n for a, d, n in zip(args, in_dims, core_dims) if d is None and n is not None]
+        + [a.dim() - n for a, d, n in zip(args, in_dims, core_dims, strict=False) if d is None and n is not None]
     )
     aligned = []
-    for a, d, lead in zip(args, in_dims, leading):
+    for a, d, lead in zip(args, in_dims, leading, strict=False):
         if d is not None:
             a = a.movedim(d, 0)
             a = a.reshape((a.shape[0],) + (1,) * (most - lead) + tuple(a.shape[1:]))

@@ -60,8 +60,8 @@ def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
 def _batched_pairs(a: np.ndarray, b: np.ndarray):
     """Broadcast the leading dims of a and b; return (batch shape, flat 2-D views of each)."""
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
-    b = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    a = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1, *a.shape[-2:]))
+    b = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1, *b.shape[-2:]))
     return batch, a, b
 
 
@@ -79,7 +79,7 @@ def _direct_or_fft(x, k, mode: str, direct, flip: bool) -> np.ndarray:
     batch, xs, ks = _batched_pairs(x, k)
     if not batch:
         return direct(xs[0], ks[0], mode=mode)
-    out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks)])
+    out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks, strict=False)])
     return out.reshape(batch + out.shape[-2:])
 
 
@@ -140,12 +140,13 @@ def _convolve_full_fake(g, k):
 
 
 def _rfft2_fake(x):
-    return _empty(x, tuple(x.shape[:-1]) + (x.shape[-1] // 2 + 1, 2), x.dtype)
+    return _empty(x, (*tuple(x.shape[:-1]), x.shape[-1] // 2 + 1, 2), x.dtype)
 
 
 def _rfft2_adjoint_fake(grad_spectrum, width):
-    return _empty(grad_spectrum, tuple(grad_spectrum.shape[:-3]) + (grad_spectrum.shape[-3], width),
-                  grad_spectrum.dtype)
+    return _empty(
+        grad_spectrum, (*tuple(grad_spectrum.shape[:-3]), grad_spectrum.shape[-3], width), grad_spectrum.dtype
+    )
 
 
 # ------------------------------------------------------------ registration
@@ -155,8 +156,7 @@ _KERNELS = {
     "correlate_valid": ("(Tensor x, Tensor k) -> Tensor", _correlate_valid, _correlate_valid_fake, (2, 2)),
     "convolve_full": ("(Tensor g, Tensor k) -> Tensor", _convolve_full, _convolve_full_fake, (2, 2)),
     "rfft2": ("(Tensor x) -> Tensor", _rfft2, _rfft2_fake, (2,)),
-    "rfft2_adjoint": ("(Tensor grad_spectrum, SymInt width) -> Tensor", _rfft2_adjoint,
-                      _rfft2_adjoint_fake, (3, None)),
+    "rfft2_adjoint": ("(Tensor grad_spectrum, SymInt width) -> Tensor", _rfft2_adjoint, _rfft2_adjoint_fake, (3, None)),
 }
 
 

@@ -125,7 +125,7 @@ def check_conv_args(input, filter, bias) -> None:
     check_real_tensor("input", input, ndim=2)
     check_real_tensor("filter", filter, ndim=2)
     check_real_tensor("bias", bias)
-    for dim, (size_filter, size_input) in enumerate(zip(filter.shape, input.shape)):
+    for dim, (size_filter, size_input) in enumerate(zip(filter.shape, input.shape, strict=False)):
         if size_filter > size_input:
             raise ValueError(
                 f"filter of shape {tuple(filter.shape)} is larger than input of shape "
@@ -134,8 +134,7 @@ def check_conv_args(input, filter, bias) -> None:
             )
     if bias.numel() != 1:
         raise ValueError(
-            f"bias must have exactly one element (shape (1, 1), (1,) or ()), "
-            f"got shape {tuple(bias.shape)}"
+            f"bias must have exactly one element (shape (1, 1), (1,) or ()), got shape {tuple(bias.shape)}"
         )
 
 
@@ -195,7 +194,9 @@ class ScipyConv2dFunction(CompilableFunction):
     def vmap(cls, info, in_dims, input, filter, bias):
         # the checks see one example; then one SciPy call for the whole batch,
         # built from the differentiable blocks so transforms below still work
-        check_conv_args(*(a if d is None else a.select(d, 0) for a, d in zip((input, filter, bias), in_dims)))
+        check_conv_args(
+            *(a if d is None else a.select(d, 0) for a, d in zip((input, filter, bias), in_dims, strict=False))
+        )
         bias = bias.reshape(()) if in_dims[2] is None else bias.movedim(in_dims[2], 0).reshape(-1, 1, 1)
         (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (input, filter), (2, 2))
         dtype = result_dtype(input, filter, bias)

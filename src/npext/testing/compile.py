@@ -20,8 +20,9 @@ from torch.testing import assert_close
 from npext._kernels import HAS_CUSTOM_OPS
 
 COMPILE_SKIP_REASON = (
-    None if HAS_CUSTOM_OPS else
-    f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): npext runs eagerly only"
+    None
+    if HAS_CUSTOM_OPS
+    else f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): npext runs eagerly only"
 )
 
 #: The backend of the generic property: AOTAutograd (forward and backward
@@ -29,8 +30,8 @@ COMPILE_SKIP_REASON = (
 #: Tests pin inductor on selected cases.
 GENERIC_BACKEND = "aot_eager"
 
-_compiled = {}       # (apply, backend) -> compiled callable
-_graph_keys = {}     # (apply, backend) -> graph keys already compiled
+_compiled = {}  # (apply, backend) -> compiled callable
+_graph_keys = {}  # (apply, backend) -> graph keys already compiled
 
 
 def _graph_count() -> int:
@@ -43,18 +44,20 @@ def _graph_key(args, output) -> tuple:
     Dynamo specialises on the values 0 and 1 of sizes and strides (of inputs
     and of sizes derived from them, like an output's); any other is symbolic.
     """
+
     def key(a):
         if not isinstance(a, torch.Tensor):
             return a
         return (a.dtype, tuple(size == 1 for size in a.shape), tuple(step == 1 for step in a.stride()))
 
-    return tuple(key(a) for a in args) + (key(output),)
+    return (*tuple(key(a) for a in args), key(output))
 
 
 def compiled(apply, backend: str = GENERIC_BACKEND):
     """``apply`` under ``torch.compile(fullgraph=True, dynamic=True)``, compiled once per process."""
     key = (apply, backend)
     if key not in _compiled:
+
         def call(*args):
             return apply(*args)
 
@@ -64,9 +67,7 @@ def compiled(apply, backend: str = GENERIC_BACKEND):
 
 
 def _leaves(args):
-    return tuple(
-        a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args
-    )
+    return tuple(a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
 
 
 def _output_and_grads(apply, args, grad_output):
@@ -103,11 +104,19 @@ def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
         f"{entry.name}: compiled output {tuple(output.shape)} {output.dtype}, "
         f"eager {tuple(eager_output.shape)} {eager_output.dtype}"
     )
-    assert_close(output, eager_output, **entry.tolerance(output.dtype, *case.args),
-                 msg=lambda m: f"{entry.name}: compiled output differs from eager\n{m}")
-    for index, (grad, eager) in enumerate(zip(grads, eager_grads)):
-        assert_close(grad, eager, **entry.tolerance(grad.dtype, *case.args),
-                     msg=lambda m: f"{entry.name}: compiled gradient {index} differs from eager\n{m}")
+    assert_close(
+        output,
+        eager_output,
+        **entry.tolerance(output.dtype, *case.args),
+        msg=lambda m: f"{entry.name}: compiled output differs from eager\n{m}",
+    )
+    for index, (grad, eager) in enumerate(zip(grads, eager_grads, strict=False)):
+        assert_close(
+            grad,
+            eager,
+            **entry.tolerance(grad.dtype, *case.args),
+            msg=lambda m: f"{entry.name}: compiled gradient {index} differs from eager\n{m}",
+        )
 
 
 def fake_tensor_propagation(entry, case):

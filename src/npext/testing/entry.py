@@ -9,8 +9,9 @@ of cases) and what it supports (flags); the generic properties in
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -53,7 +54,7 @@ def sum_tolerance(dtype: torch.dtype, n_terms: int) -> dict:
     a 1e-5 relative error fails, where gradcheck's rtol = 1e-3 lets it pass.
     """
     e = 4 * eps(dtype)
-    return dict(rtol=n_terms * e, atol=n_terms * n_terms * e)
+    return {"rtol": n_terms * e, "atol": n_terms * n_terms * e}
 
 
 def _tensors(args):
@@ -158,7 +159,7 @@ class FunctionUnderTest:
     def __repr__(self) -> str:
         return f"FunctionUnderTest({self.name!r})"
 
-    def with_apply(self, apply: Callable[..., torch.Tensor], name: str | None = None) -> "FunctionUnderTest":
+    def with_apply(self, apply: Callable[..., torch.Tensor], name: str | None = None) -> FunctionUnderTest:
         """The same declaration for another implementation (a wrong version, to hunt)."""
         return replace(self, apply=apply, name=name or self.name)
 

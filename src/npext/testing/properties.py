@@ -45,8 +45,8 @@ jacobians_match_oracle                 wrong jvp or vjp, seen through jacrev / j
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import torch
 from torch.autograd import gradcheck, gradgradcheck
@@ -144,7 +144,7 @@ def over_tensors(apply, args):
 
     def f(*tensors):
         full = list(args)
-        for i, t in zip(positions, tensors):
+        for i, t in zip(positions, tensors, strict=False):
             full[i] = t
         return apply(*full)
 
@@ -232,7 +232,7 @@ def gradients_match_oracle(entry, case):
     """
     _, grads = output_and_grads(entry.apply, case.args, case.grad_output)
     expected = _oracle_gradients(entry, case.args, case.grad_output)
-    for index, (arg, grad, want) in enumerate(zip(tensor_args(case.args), grads, expected)):
+    for index, (arg, grad, want) in enumerate(zip(tensor_args(case.args), grads, expected, strict=False)):
         what = _gradient_label(entry, case.args, index)
         assert grad.shape == arg.shape, f"{entry.name}: {what} has shape {tuple(grad.shape)}, input {tuple(arg.shape)}"
         assert grad.dtype == arg.dtype, f"{entry.name}: {what} is {grad.dtype}, input {arg.dtype}"
@@ -259,9 +259,10 @@ def gradients_of_only_the_arguments_that_ask(entry, case):
             grads = torch.autograd.grad(
                 output, [inputs[tensor_positions[i]] for i in wanted], case.grad_output.to(output.dtype)
             )
-            for i, grad in zip(wanted, grads):
+            for i, grad in zip(wanted, grads, strict=False):
                 arg = case.args[tensor_positions[i]]
-                what = f"{_gradient_label(entry, case.args, i)} (only {len(wanted)} of {len(tensor_positions)} require grad)"
+                label = _gradient_label(entry, case.args, i)
+                what = f"{label} (only {len(wanted)} of {len(tensor_positions)} require grad)"
                 assert grad.dtype == arg.dtype and grad.shape == arg.shape, (
                     f"{entry.name}: {what} is {grad.dtype} {tuple(grad.shape)}, input {arg.dtype} {tuple(arg.shape)}"
                 )
@@ -382,9 +383,13 @@ def noncontiguous_matches_contiguous(entry, case):
     out_c, grads_c = output_and_grads(entry.apply, contiguous, case.grad_output)
     tol = tolerance_for(entry, out.dtype, case.args)
     assert_close(out, out_c, **tol, msg=lambda m: f"{entry.name}: output depends on layout\n{m}")
-    for index, (g, g_c) in enumerate(zip(grads, grads_c)):
-        assert_close(g, g_c, **tolerance_for(entry, g.dtype, case.args),
-                     msg=lambda m: f"{entry.name}: {_gradient_label(entry, case.args, index)} depends on layout\n{m}")
+    for index, (g, g_c) in enumerate(zip(grads, grads_c, strict=False)):
+        assert_close(
+            g,
+            g_c,
+            **tolerance_for(entry, g.dtype, case.args),
+            msg=lambda m: f"{entry.name}: {_gradient_label(entry, case.args, index)} depends on layout\n{m}",
+        )
 
 
 def inputs_unmodified(entry, case):
@@ -397,7 +402,7 @@ def inputs_unmodified(entry, case):
     torch.autograd.grad(output, tensors, grad_output.to(output.dtype))
     after = [a.detach() for a in tensors] + [grad_output]
     names = [_argument_label(entry, case.args, i) for i in range(len(tensors))]
-    for name, b, a in zip(names + ["grad_output"], before, after):
+    for name, b, a in zip([*names, "grad_output"], before, after, strict=False):
         assert torch.equal(b, a), f"{entry.name}: {name} was modified in place"
 
 
@@ -410,11 +415,13 @@ def _batch_of(tensor):
 
 
 def _loop(apply, batched_args, in_dims):
-    size = next(a.shape[d] for a, d in zip(batched_args, in_dims) if d is not None)
-    return torch.stack([
-        apply(*[a if d is None else a.select(d, i) for a, d in zip(batched_args, in_dims)])
-        for i in range(size)
-    ])
+    size = next(a.shape[d] for a, d in zip(batched_args, in_dims, strict=False) if d is not None)
+    return torch.stack(
+        [
+            apply(*[a if d is None else a.select(d, i) for a, d in zip(batched_args, in_dims, strict=False)])
+            for i in range(size)
+        ]
+    )
 
 
 def vmap_matches_loop(entry, case):
@@ -424,21 +431,25 @@ def vmap_matches_loop(entry, case):
     last dimension; then a vmap of a vmap with every tensor batched twice.
     """
     f, args = over_tensors(entry.apply, as_double(case.args))
-    for in_dims in itertools.product(*[sorted({0, a.dim()}) + [None] for a in args]):
+    for in_dims in itertools.product(*[[*sorted({0, a.dim()}), None] for a in args]):
         if all(d is None for d in in_dims):
             continue
-        batched = tuple(
-            a if d is None else _batch_of(a).movedim(0, d) for a, d in zip(args, in_dims)
-        )
+        batched = tuple(a if d is None else _batch_of(a).movedim(0, d) for a, d in zip(args, in_dims, strict=False))
         actual = torch.func.vmap(f, in_dims=in_dims)(*batched)
         expected = _loop(f, batched, in_dims)
-        assert_close(actual, expected, rtol=0, atol=0,
-                     msg=lambda m: f"{entry.name}: vmap with in_dims={in_dims} is not the loop\n{m}")
+        assert_close(
+            actual,
+            expected,
+            rtol=0,
+            atol=0,
+            msg=lambda m: f"{entry.name}: vmap with in_dims={in_dims} is not the loop\n{m}",
+        )
     twice = tuple(torch.stack([_batch_of(a), _batch_of(-a)]) for a in args)
     nested = torch.func.vmap(torch.func.vmap(f))(*twice)
-    expected = torch.stack([_loop(f, level, [0] * len(args)) for level in zip(*twice)])
-    assert_close(nested, expected, rtol=0, atol=0,
-                 msg=lambda m: f"{entry.name}: nested vmap is not the double loop\n{m}")
+    expected = torch.stack([_loop(f, level, [0] * len(args)) for level in zip(*twice, strict=False)])
+    assert_close(
+        nested, expected, rtol=0, atol=0, msg=lambda m: f"{entry.name}: nested vmap is not the double loop\n{m}"
+    )
 
 
 def batched_vjp_matches_loop(entry, case):
@@ -449,8 +460,11 @@ def batched_vjp_matches_loop(entry, case):
     actual = torch.func.vmap(vjp)(grad_outputs)
     for index in range(len(args)):
         expected = torch.stack([vjp(g)[index] for g in grad_outputs])
-        assert_close(actual[index], expected,
-                     msg=lambda m: f"{entry.name}: batched vjp, {_gradient_label(entry, case.args, index)}\n{m}")
+        assert_close(
+            actual[index],
+            expected,
+            msg=lambda m: f"{entry.name}: batched vjp, {_gradient_label(entry, case.args, index)}\n{m}",
+        )
 
 
 def batched_jvp_matches_loop(entry, case):
@@ -477,10 +491,8 @@ def jacobians_match_oracle(entry, case):
     tol = tolerance_for(entry, torch.float64, case.args)
     for index in argnums:
         what = "w.r.t. " + _argument_label(entry, case.args, index)
-        assert_close(reverse[index], expected[index], **tol,
-                     msg=lambda m: f"{entry.name}: jacrev {what}\n{m}")
-        assert_close(forward[index], expected[index], **tol,
-                     msg=lambda m: f"{entry.name}: jacfwd {what}\n{m}")
+        assert_close(reverse[index], expected[index], **tol, msg=lambda m: f"{entry.name}: jacrev {what}\n{m}")
+        assert_close(forward[index], expected[index], **tol, msg=lambda m: f"{entry.name}: jacfwd {what}\n{m}")
 
 
 # ---------------------------------------------------------------- the table

@@ -73,9 +73,9 @@ class Hunt:
 
     property: str
     caught: bool
-    seconds: float       # to the first failing example, or the whole search if none
-    examples: int        # examples tried up to and including the first failure
-    error: str = ""      # first line of the first failure
+    seconds: float  # to the first failing example, or the whole search if none
+    examples: int  # examples tried up to and including the first failure
+    error: str = ""  # first line of the first failure
 
 
 def _resolve(entry, prop) -> Property:
@@ -116,9 +116,13 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
             prop.check(entry, case)
         except Exception as error:  # any failure counts: assertion, gradcheck, autograd
             if not first:
-                first.update(seconds=time.perf_counter() - start, examples=tried,
-                             error=f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120]}"
-                             if str(error).strip() else type(error).__name__)
+                first.update(
+                    seconds=time.perf_counter() - start,
+                    examples=tried,
+                    error=f"{type(error).__name__}: {str(error).strip().splitlines()[0][:120]}"
+                    if str(error).strip()
+                    else type(error).__name__,
+                )
             return True
         return False
 

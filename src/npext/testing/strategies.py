@@ -89,7 +89,9 @@ def _check_dtype(dtype) -> None:
         raise ValueError(f"dtype must be a real floating torch dtype, got {dtype!r}")
 
 
-def float_tensors(shape, *, dtype=torch.float64, layout="contiguous", bound: float = 1.0) -> st.SearchStrategy[torch.Tensor]:
+def float_tensors(
+    shape, *, dtype=torch.float64, layout="contiguous", bound: float = 1.0
+) -> st.SearchStrategy[torch.Tensor]:
     """Tensors of ``shape`` with finite values in [-bound, bound].
 
     ``dtype`` (a real floating torch dtype) and ``layout`` (one of
