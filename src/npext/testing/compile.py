@@ -61,6 +61,10 @@ def compiled(apply, backend: str = GENERIC_BACKEND):
         def call(*args):
             return apply(*args)
 
+        # Dynamo caches graphs per code object, and closures share theirs; for
+        # an allow_in_graph Function it does not guard on which one the closure
+        # holds, so a shared code object hands one Function another's graph.
+        call.__code__ = call.__code__.replace()
         _compiled[key] = torch.compile(call, backend=backend, fullgraph=True, dynamic=True)
         _graph_keys[key] = set()
     return _compiled[key]
