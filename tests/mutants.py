@@ -442,6 +442,65 @@ CATALOGUE = [
 ]
 
 
+# ------------------------------------------------------ size-dependent mutants
+#
+# Bugs that appear only past a size, as a method switch, a blocking or a
+# threshold inside a library would make them: a relative error of 1e-6 (far
+# below gradcheck's rtol of 1e-3) past 256 input elements (17x16 and up) or
+# past a 7x7 filter. Small cases never see them; the large share of cases
+# does (strategies.shapes.size_classes).
+
+SIZE_BUG = 1 + 1e-6
+
+
+def _off_past(result, size: int, threshold: int):
+    return None if result is None else (result * SIZE_BUG if size > threshold else result)
+
+
+class OutputOffPast256(Conv):
+    @staticmethod
+    def forward(input, filter, bias):
+        return _off_past(Conv.forward(input, filter, bias), input.numel(), 256)
+
+
+class GradInputOffPast256(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        grad_input, grad_filter, grad_bias = Conv.backward(ctx, g)
+        return _off_past(grad_input, ctx.saved_tensors[0].numel(), 256), grad_filter, grad_bias
+
+
+class GradFilterOffPast256(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        grad_input, grad_filter, grad_bias = Conv.backward(ctx, g)
+        return grad_input, _off_past(grad_filter, ctx.saved_tensors[0].numel(), 256), grad_bias
+
+
+class GradInputOffPast7x7Filter(Conv):
+    @staticmethod
+    def backward(ctx, g):
+        grad_input, grad_filter, grad_bias = Conv.backward(ctx, g)
+        return _off_past(grad_input, ctx.saved_tensors[1].numel(), 49), grad_filter, grad_bias
+
+
+class FFTGradOffPast256(RFFT2AbsFunction):
+    @staticmethod
+    def backward(ctx, grad_output):
+        grad = RFFT2AbsFunction.backward(ctx, grad_output)
+        return _off_past(grad, grad.numel(), 256)
+
+
+SIZE_CATALOGUE = [
+    conv_mutant(OutputOffPast256, "the output is off by 1e-6 (relative) past 256 input elements"),
+    conv_mutant(GradInputOffPast256, "grad_input is off by 1e-6 past 256 input elements"),
+    conv_mutant(GradFilterOffPast256, "grad_filter is off by 1e-6 past 256 input elements"),
+    conv_mutant(GradInputOffPast7x7Filter, "grad_input is off by 1e-6 once the filter has more than 49 elements"),
+    fft_mutant(FFTGradOffPast256, "the |rfft2| input gradient is off by 1e-6 past 256 input elements"),
+]
+CATALOGUE = CATALOGUE + SIZE_CATALOGUE
+
+
 # ------------------------------------------------------ torch.compile / custom-op mutants
 #
 # Mistakes of the tracing world: each runs correctly in eager mode, so only

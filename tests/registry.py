@@ -13,16 +13,19 @@ tests that name npext's internals.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 import npext
 from npext._bridge import compute_dtype  # noqa: F401 (the dtype NumPy computes in: half-precision tolerances)
-from npext._kernels import HAS_CUSTOM_OPS
+from npext._kernels import HAS_CUSTOM_OPS, uses_fft
 from npext.conv import _ConvolveFull, _CorrelateValid
 from npext.fft import _RFFT2, _RFFT2Adjoint
-from npext.testing import FunctionUnderTest, sum_tolerance
+from npext.testing import GRID_STEP, FunctionUnderTest, eps, sum_tolerance
 from strategies import conv_cases, convolve_cases, correlate_cases, fft_cases, rfft2_adjoint_cases, rfft2_cases
+from strategies.shapes import SMALL_MAX_SIDE
 from tests.laws import CONV_LAWS, FFT_LAWS, fft_tolerance
 
 # Every npext Function supports everything: a backward built from Functions
@@ -41,8 +44,70 @@ def _conv_oracle(input, filter, bias):
     return F.conv2d(input[None, None], filter[None, None])[0, 0] + bias.reshape(())
 
 
+# ------------------------------------------------------------ tolerances of the bilinear maps
+#
+# One tolerance covers a case's output and every gradient, so it is the
+# loosest of theirs, derived per element (not from the input's size):
+#
+# * direct sums: an element that sums m products of values in [-1, 1] is off
+#   by at most m * eps times the sum of |products| <= m (recursive summation;
+#   the oracle, in float64, adds its own): ``sum_tolerance(dtype, m)``, with m
+#   the most products any one result element sums (kh*kw for the output and
+#   the input gradient, oh*ow for the filter and bias gradients).
+# * exact: values on the 1/16 grid (large cases: every tensor, grad_output
+#   included, is drawn by grid_tensors) make every product a multiple of 2**-8,
+#   and a sum of m of them is exact while m * 2**8 fits the mantissa (2**24 in
+#   float32): then every summation order gives the same bits, ours and the
+#   float64 oracle's alike, and the tolerance is zero: a one-ulp error fails.
+# * FFT: a correlation computed through an FFT of size N errs by about
+#   eps * log2(N) * ||a||_2 * ||b||_2 in every element (not by a direct sum's
+#   bound, and never exactly): with values in [-1, 1], ||a||_2 <= sqrt(a.numel()).
+#   10 is a generous constant for that bound, as in laws.fft_tolerance.
+
+FFT_ERROR_CONSTANT = 10
+
+
+def _on_grid(*tensors) -> bool:
+    return all(torch.equal(t.double() / GRID_STEP, (t.double() / GRID_STEP).round()) for t in tensors)
+
+
+def bilinear_tolerance(dtype, *, terms: int, calls, grid_tensors=(), large: bool = False) -> dict:
+    """The tolerance for every result of a case whose kernels make ``calls``.
+
+    ``calls``: (a_shape, b_shape, mode) of each correlation/convolution the
+    forward and backward make; ``terms``: the most products one result
+    element sums; ``grid_tensors``: the case's arguments, which decide
+    exactness for a ``large`` case (whose grad_output is on the grid too).
+    """
+    fft_calls = [(a, b) for a, b, mode in calls if uses_fft(a, b, mode)]
+    mantissa = {torch.float32: 24, torch.float64: 53}.get(dtype, 0)
+    exact_sums = terms * GRID_STEP**-2 < 2.0**mantissa
+    if large and not fft_calls and exact_sums and _on_grid(*grid_tensors):
+        return {"rtol": 0.0, "atol": 0.0}
+    tol = sum_tolerance(dtype, terms)
+    if fft_calls:
+        size = max(math.prod(a) * math.prod(b) for a, b in fft_calls)
+        points = max(math.prod(a) + math.prod(b) for a, b in fft_calls)
+        tol["atol"] += FFT_ERROR_CONSTANT * math.log2(2 * points) * eps(dtype) * math.sqrt(size)
+    return tol
+
+
+def _is_large(image) -> bool:
+    # a side past the small class's is a large case: every tensor on the grid
+    return max(image.shape) > SMALL_MAX_SIDE
+
+
+def _correlation_tolerance(dtype, x, k, *rest):
+    """For x (H, W) correlated with k: the output, grad_x = full(g, k), grad_k = valid(x, g)."""
+    (h, w), (kh, kw) = x.shape, k.shape
+    out = (h - kh + 1, w - kw + 1)
+    calls = [(x.shape, k.shape, "valid"), (out, k.shape, "full"), (x.shape, out, "valid")]
+    terms = max(kh * kw, out[0] * out[1])
+    return bilinear_tolerance(dtype, terms=terms, calls=calls, grid_tensors=(x, k, *rest), large=_is_large(x))
+
+
 def _conv_tolerance(dtype, input, filter, bias):
-    return sum_tolerance(dtype, input.numel())
+    return _correlation_tolerance(dtype, input, filter, bias)
 
 
 def _fft_oracle(input):
@@ -90,9 +155,12 @@ def _convolve_oracle(g, k):
     return F.conv_transpose2d(g[None, None], k[None, None])[0, 0]
 
 
-def _block_tolerance(dtype, a, k):
-    # each element sums at most a.numel() products (k fits inside a)
-    return sum_tolerance(dtype, a.numel())
+def _convolution_tolerance(dtype, g, k):
+    """For g (h, w) convolved with k: the output, grad_g = valid(G, k), grad_k = valid(G, g)."""
+    (h, w), (kh, kw) = g.shape, k.shape
+    out = (h + kh - 1, w + kw - 1)
+    calls = [(g.shape, k.shape, "full"), (out, k.shape, "valid"), (out, g.shape, "valid")]
+    return bilinear_tolerance(dtype, terms=max(kh * kw, h * w), calls=calls, grid_tensors=(g, k), large=_is_large(g))
 
 
 def _rfft2_oracle(x):
@@ -119,7 +187,7 @@ CORRELATE_VALID = FunctionUnderTest(
     apply=_CorrelateValid.apply,
     cases=correlate_cases,
     oracle=_correlate_oracle,
-    tolerance=_block_tolerance,
+    tolerance=_correlation_tolerance,
     case_options={"mixed_dtypes": True},
     **SUPPORTS_ALL,
 )
@@ -129,7 +197,7 @@ CONVOLVE_FULL = FunctionUnderTest(
     apply=_ConvolveFull.apply,
     cases=convolve_cases,
     oracle=_convolve_oracle,
-    tolerance=_block_tolerance,
+    tolerance=_convolution_tolerance,
     case_options={"mixed_dtypes": True},
     **SUPPORTS_ALL,
 )

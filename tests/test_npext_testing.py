@@ -31,6 +31,7 @@ from npext.testing import (
     default_tolerance,
     float_dtypes,
     float_tensors,
+    grid_tensors,
     hunt,
     layouts,
     properties_for,
@@ -366,6 +367,19 @@ def test_with_layout_keeps_the_values_in_every_layout(shape, layout, dtype, data
         assert not laid_out.is_contiguous()
 
 
+@given(data=st.data(), side=st.integers(1, 200), dtype=float_dtypes())
+def test_grid_tensors_make_sums_of_products_exact_at_any_size(data, side, dtype):
+    """The promise the exact (zero) tolerances rest on: on the grid, float32 sums equal float64's.
+
+    Catches a grid that is not one (a step that is not a power of two, values past the bound).
+    """
+    a = data.draw(grid_tensors((side, side), dtype=dtype), label="a")
+    b = data.draw(grid_tensors((side, side), dtype=dtype), label="b")
+    assert torch.equal(a.double() * 16, (a.double() * 16).round()) and a.abs().max() <= 1
+    exact = (a.double() * b.double()).sum(dim=1)
+    assert torch.equal((a * b).sum(dim=1).double(), exact)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -375,6 +389,8 @@ def test_with_layout_keeps_the_values_in_every_layout(shape, layout, dtype, data
         (lambda: float_dtypes([]), "at least one dtype"),
         (lambda: layouts(["diagonal"]), "non-empty subset"),
         (lambda: shapes(2, min_side=3, max_side=2), "max_side must be an int >= 3"),
+        (lambda: grid_tensors((2, 2), step=0.1), "step must be a power of two"),
+        (lambda: grid_tensors((2, 2), bound=-1), "bound must be > 0"),
     ],
 )
 def test_strategies_check_their_arguments(call, message):

@@ -56,8 +56,9 @@ Names:
 * running: ``property_tests``, ``hunt`` (-> ``Hunt``);
 * the properties: ``PROPERTIES``, ``Property``, ``properties_for``;
 * tolerances: ``default_tolerance``, ``sum_tolerance``, ``eps``;
-* strategies: ``float_tensors``, ``float_dtypes``, ``layouts``, ``shapes``,
-  ``with_layout``, ``FLOAT_DTYPES``, ``LAYOUTS``;
+* strategies: ``float_tensors``, ``grid_tensors`` (exact sums at any size),
+  ``float_dtypes``, ``layouts``, ``shapes``, ``with_layout``, ``FLOAT_DTYPES``,
+  ``GRID_STEP``, ``LAYOUTS``;
 * for writing properties of your own: ``leaves``, ``output_and_grads``,
   ``assert_matches``, ``promoted_dtype``, ``tensor_args``, ``as_double``,
   ``over_tensors``, ``inner``.
@@ -79,10 +80,21 @@ from .properties import (
     tensor_args,
 )
 from .runner import HUNT_EXAMPLES, Hunt, hunt, property_tests
-from .strategies import FLOAT_DTYPES, LAYOUTS, float_dtypes, float_tensors, layouts, shapes, with_layout
+from .strategies import (
+    FLOAT_DTYPES,
+    GRID_STEP,
+    LAYOUTS,
+    float_dtypes,
+    float_tensors,
+    grid_tensors,
+    layouts,
+    shapes,
+    with_layout,
+)
 
 __all__ = [
     "FLOAT_DTYPES",
+    "GRID_STEP",
     "HUNT_EXAMPLES",
     "LAYOUTS",
     "PROPERTIES",
@@ -97,6 +109,7 @@ __all__ = [
     "eps",
     "float_dtypes",
     "float_tensors",
+    "grid_tensors",
     "hunt",
     "inner",
     "layouts",

@@ -100,6 +100,12 @@ class FunctionUnderTest:
                 meaningless). Give it keyword-only options with defaults and
                 ``**options``: the engine calls it with ``case_options``, and
                 your own tests may call it with options of their own.
+                The engine passes ``large=False`` for properties whose cost
+                grows faster than the case (gradcheck, Jacobians, vmap
+                loops; ``Property.small_cases``) and ``large=True`` for the
+                rest: a strategy that takes ``large`` may then draw a share
+                of big inputs, where size-dependent bugs live (a method
+                switch, blocking). Ignoring it is fine.
     oracle:     the same map in plain torch, differentiable by torch's
                 autograd and by ``torch.func``. It is evaluated in float64 on
                 each case: its output gives the expected shape and values,
@@ -163,9 +169,9 @@ class FunctionUnderTest:
         """The same declaration for another implementation (a wrong version, to hunt)."""
         return replace(self, apply=apply, name=name or self.name)
 
-    def case_strategy(self):
-        """The strategy of this entry's cases: ``cases(**case_options)``."""
-        return self.cases(**self.case_options)
+    def case_strategy(self, **options):
+        """The strategy of this entry's cases: ``cases(**case_options, **options)``."""
+        return self.cases(**{**self.case_options, **options})
 
     def argument_label(self, index: int, n_args: int) -> str:
         """'argument 1 (filter)': the position, and the name where the signature tells it."""

@@ -66,12 +66,16 @@ class Property:
     ``check(entry, case)`` raises when ``entry`` breaks the property on
     ``case``. ``requires`` maps ``FunctionUnderTest`` flag names to the value
     the property needs, e.g. ``{"supports_gradgrad": True}``; an entry whose
-    flags differ skips the property, with the reason.
+    flags differ skips the property, with the reason. ``small_cases``: the
+    check costs more than linearly in the case's size (finite differences,
+    Jacobians, a loop per batch entry), so it draws its cases with
+    ``large=False``; the others draw with ``large=True``.
     """
 
     name: str
     check: Callable
     requires: Mapping[str, bool] = field(default_factory=dict)
+    small_cases: bool = False
 
     def __repr__(self) -> str:
         return f"Property({self.name!r})"
@@ -510,16 +514,16 @@ PROPERTIES = (
     Property("gradients_match_oracle", gradients_match_oracle),
     Property("fake_tensor_propagation", fake_tensor_propagation, requires=_COMPILE),
     Property("gradients_of_only_the_arguments_that_ask", gradients_of_only_the_arguments_that_ask),
-    Property("gradcheck_float64", gradcheck_float64),
-    Property("second_derivatives", second_derivatives, requires=_GRADGRAD),
-    Property("double_backward_raises", double_backward_raises, requires={"supports_gradgrad": False}),
-    Property("forward_ad_raises", forward_ad_raises, requires={"supports_forward_ad": False}),
+    Property("gradcheck_float64", gradcheck_float64, small_cases=True),
+    Property("second_derivatives", second_derivatives, requires=_GRADGRAD, small_cases=True),
+    Property("double_backward_raises", double_backward_raises, requires={"supports_gradgrad": False}, small_cases=True),
+    Property("forward_ad_raises", forward_ad_raises, requires={"supports_forward_ad": False}, small_cases=True),
     Property("noncontiguous_matches_contiguous", noncontiguous_matches_contiguous),
     Property("inputs_unmodified", inputs_unmodified),
-    Property("vmap_matches_loop", vmap_matches_loop, requires=_VMAP),
-    Property("batched_vjp_matches_loop", batched_vjp_matches_loop, requires=_VMAP),
-    Property("batched_jvp_matches_loop", batched_jvp_matches_loop, requires=_VMAP_AND_FORWARD_AD),
-    Property("jacobians_match_oracle", jacobians_match_oracle, requires=_VMAP_AND_FORWARD_AD),
+    Property("vmap_matches_loop", vmap_matches_loop, requires=_VMAP, small_cases=True),
+    Property("batched_vjp_matches_loop", batched_vjp_matches_loop, requires=_VMAP, small_cases=True),
+    Property("batched_jvp_matches_loop", batched_jvp_matches_loop, requires=_VMAP_AND_FORWARD_AD, small_cases=True),
+    Property("jacobians_match_oracle", jacobians_match_oracle, requires=_VMAP_AND_FORWARD_AD, small_cases=True),
     Property("no_graph_breaks", no_graph_breaks, requires=_COMPILE),
     Property("compiled_matches_eager", compiled_matches_eager, requires=_COMPILE),
 )

@@ -56,8 +56,9 @@ def property_tests(entry, *, properties=PROPERTIES):
         params.append(pytest.param(prop.name, id=prop.name, marks=marks))
 
     def test(property_name, data):
-        case = data.draw(entry.case_strategy(), label="case")
-        table[property_name].check(entry, case)
+        prop = table[property_name]
+        case = data.draw(entry.case_strategy(large=not prop.small_cases), label="case")
+        prop.check(entry, case)
 
     # named before decorating: Hypothesis reports the inner function's name
     test.__name__ = test.__qualname__ = _test_name(entry.name)
@@ -135,7 +136,7 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
         suppress_health_check=list(HealthCheck),
     )
     try:
-        find(entry.case_strategy(), fails, settings=search)
+        find(entry.case_strategy(large=not prop.small_cases), fails, settings=search)
     except NoSuchExample:
         return Hunt(prop.name, False, time.perf_counter() - start, tried)
     return Hunt(prop.name, True, first["seconds"], first["examples"], first["error"])

@@ -7,6 +7,8 @@ strategy from them (see ``npext.testing.Case``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from hypothesis import strategies as st
@@ -116,6 +118,51 @@ def float_tensors(
 def _float_tensors(draw, shape, dtype, layout, bound):
     elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=32)
     array = draw(hnp.arrays(np.float32, shape, elements=elements))
+    if isinstance(dtype, st.SearchStrategy):
+        dtype = draw(dtype)
+        _check_dtype(dtype)
+    if isinstance(layout, st.SearchStrategy):
+        layout = draw(layout)
+    return with_layout(array, dtype, layout)
+
+
+#: The spacing of ``grid_tensors``' values by default: multiples of 1/16.
+GRID_STEP = 2.0**-4
+
+
+def grid_tensors(
+    shape, *, dtype=torch.float64, layout="contiguous", step: float = GRID_STEP, bound: float = 1.0
+) -> st.SearchStrategy[torch.Tensor]:
+    """Tensors of ``shape`` with values that are multiples of ``step`` in [-bound, bound].
+
+    For large inputs. With ``step`` a power of two, a product of two values
+    is a multiple of step**2, and a sum of m such products is exact in a
+    float format as long as m * bound**2 / step**2 fits its mantissa (2**24
+    for float32, 2**53 for float64): any summation order then gives the same
+    bits, so a direct-sum result can be compared with an oracle exactly, at
+    any size. The values come from a NumPy generator seeded by one drawn
+    integer: fast for any shape, and shrinking goes to seed 0 (the shape,
+    drawn separately, is what shrinks to the smallest failing size).
+    """
+    if not bound > 0:
+        raise ValueError(f"bound must be > 0, got {bound!r}")
+    if not (step > 0 and math.frexp(step)[0] == 0.5):
+        raise ValueError(f"step must be a power of two, got {step!r}")
+    shape = tuple(shape)
+    for side in shape:
+        _check_int("every side of shape", side, 0)
+    if not isinstance(dtype, st.SearchStrategy):
+        _check_dtype(dtype)
+    if not isinstance(layout, st.SearchStrategy) and layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    return _grid_tensors(shape, dtype, layout, step, bound)
+
+
+@st.composite
+def _grid_tensors(draw, shape, dtype, layout, step, bound):
+    seed = draw(st.integers(0, 2**32 - 1), label="seed")
+    steps = int(bound / step)
+    array = np.random.default_rng(seed).integers(-steps, steps, size=shape, endpoint=True) * step
     if isinstance(dtype, st.SearchStrategy):
         dtype = draw(dtype)
         _check_dtype(dtype)
