@@ -9,7 +9,7 @@ so take seconds per graph, and the kernels' own registrations.
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.testing import assert_close
@@ -180,6 +180,7 @@ OPS = ["correlate_valid", "convolve_full", "rfft2", "rfft2_adjoint"]
 
 
 @pytest.mark.parametrize("name", OPS)
+@settings(max_examples=10)  # opcheck runs five checks per sample, with AOT dispatch: seconds each
 @given(data=st.data())
 def test_opcheck(name, data):
     """torch.library.opcheck: schema, autograd registration, fake kernel, AOT dispatch with dynamic shapes."""

@@ -6,7 +6,7 @@ as the input, 1x1, odd and even widths (with and without a Nyquist column).
 """
 
 import torch
-from hypothesis import example, given
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
@@ -17,6 +17,8 @@ from tests.pinned_cases import conv_case, fft_case
 from tests.registry import CONV, CONVOLVE_FULL, CORRELATE_VALID, RFFT2, RFFT2_ABS, RFFT2_ADJOINT
 
 
+# Only the pinned examples: test_properties.py draws the random cases for every property.
+@settings(phases=[Phase.explicit])
 @given(case=conv_cases(mixed_dtypes=True))
 @example(case=conv_case((1, 7), (1, 3)))  # thin 1xN
 @example(case=conv_case((7, 1), (3, 1)))  # thin Nx1
@@ -28,6 +30,7 @@ def test_conv_every_property_on_pinned_edge_cases(case):
         prop.check(CONV, case)
 
 
+@settings(phases=[Phase.explicit])
 @given(case=fft_cases())
 @example(case=fft_case((1, 1)))
 @example(case=fft_case((1, 6)))

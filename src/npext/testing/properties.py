@@ -506,7 +506,8 @@ _VMAP = {"supports_vmap": True}
 _VMAP_AND_FORWARD_AD = {"supports_vmap": True, "supports_forward_ad": True}
 _COMPILE = {"supports_compile": True}
 
-#: Every generic property, in the order they run.
+#: Every generic property, in the order they run: the cheap ones first (a hunt stops at
+#: the first that catches a bug), then gradgradcheck, then those that compile.
 PROPERTIES = (
     Property("output_shape", output_shape),
     Property("output_dtype", output_dtype),
@@ -514,16 +515,16 @@ PROPERTIES = (
     Property("gradients_match_oracle", gradients_match_oracle),
     Property("fake_tensor_propagation", fake_tensor_propagation, requires=_COMPILE),
     Property("gradients_of_only_the_arguments_that_ask", gradients_of_only_the_arguments_that_ask),
-    Property("gradcheck_float64", gradcheck_float64, small_cases=True),
-    Property("second_derivatives", second_derivatives, requires=_GRADGRAD, small_cases=True),
-    Property("double_backward_raises", double_backward_raises, requires={"supports_gradgrad": False}, small_cases=True),
-    Property("forward_ad_raises", forward_ad_raises, requires={"supports_forward_ad": False}, small_cases=True),
     Property("noncontiguous_matches_contiguous", noncontiguous_matches_contiguous),
     Property("inputs_unmodified", inputs_unmodified),
+    Property("gradcheck_float64", gradcheck_float64, small_cases=True),
+    Property("double_backward_raises", double_backward_raises, requires={"supports_gradgrad": False}, small_cases=True),
+    Property("forward_ad_raises", forward_ad_raises, requires={"supports_forward_ad": False}, small_cases=True),
     Property("vmap_matches_loop", vmap_matches_loop, requires=_VMAP, small_cases=True),
     Property("batched_vjp_matches_loop", batched_vjp_matches_loop, requires=_VMAP, small_cases=True),
     Property("batched_jvp_matches_loop", batched_jvp_matches_loop, requires=_VMAP_AND_FORWARD_AD, small_cases=True),
     Property("jacobians_match_oracle", jacobians_match_oracle, requires=_VMAP_AND_FORWARD_AD, small_cases=True),
+    Property("second_derivatives", second_derivatives, requires=_GRADGRAD, small_cases=True),
     Property("no_graph_breaks", no_graph_breaks, requires=_COMPILE),
     Property("compiled_matches_eager", compiled_matches_eager, requires=_COMPILE),
 )
