@@ -19,11 +19,17 @@ Functions built on them run eagerly exactly the same.
 
 Correlation and convolution choose their method by size, as
 ``scipy.signal.choose_conv_method`` does, but with a fixed, documented rule
-(``uses_fft``) so that results, and the tolerances the tests derive for
-them, do not depend on timings or on the SciPy version.
+(``method``: a cost model of one image's shapes, with constants measured
+once; see below) so that results, and the tolerances the tests derive for
+them, do not depend on timings, the batch size or the SciPy version. Small
+problems go to SciPy's compiled direct sum, larger ones with few filter taps
+(or, for grad_filter, few output positions) to a NumPy loop over those, and
+large filters on large images to the FFT.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.fft
@@ -32,26 +38,88 @@ from scipy.signal import convolve2d, correlate2d, fftconvolve
 
 from ._bridge import batched_call, from_numpy, result_dtype, to_numpy
 
-#: A correlation or convolution whose direct sum has at least this many
-#: products (kernel elements x output elements, per image) is computed by FFT.
-#: Measured on a 2-core x86_64 (SciPy 1.17): the FFT overtakes correlate2d
-#: between 64x64 images with 3x3 filters (35k products) and 5x5 (90k).
-FFT_FROM_PRODUCTS = 1 << 16
-
 HAS_CUSTOM_OPS = hasattr(torch.library, "custom_op")  # torch >= 2.4
+
+# ------------------------------------------------------------ choosing the method
+#
+# A correlation or convolution is computed one of four ways, all exact direct
+# sums except the FFT:
+#
+# * "scipy":     SciPy's compiled direct sum (correlate2d/convolve2d), image by image;
+# * "taps":      a NumPy loop over the kh*kw filter taps, each pass one
+#                multiply-add vectorised over the whole output (and the batch);
+# * "positions": a NumPy loop over the output positions (valid) or over the
+#                elements of the smaller operand (full), each pass one window's
+#                products summed (valid) or one scaled copy of the other operand
+#                added (full): the loop for a filter nearly as large as the image,
+#                as in grad_filter = correlate_valid(x, grad_output);
+# * "fft":       scipy.signal.fftconvolve.
+#
+# ``method`` picks the cheapest under a cost model of the shapes of one image
+# (never of timings, the dtype or the batch size), so that a batched call
+# computes every image exactly as the unbatched call does: vmap equals a
+# Python loop bit for bit, and each result's error bound follows from its
+# shapes. The constants were measured on the shared 2-core x86_64 this
+# project is developed on (NumPy 2.4, SciPy 1.17, float32 and float64, with
+# other jobs running, so they are rounded: the model only has to rank methods
+# whose costs differ by more than that noise), in nanoseconds:
+
+#: SciPy's direct sum: about 10 us a call plus 4 ns a product (2.7 to 4.5 measured).
+SCIPY_CALL_NS = 10_000
+SCIPY_NS_PER_PRODUCT = 4
+#: The NumPy loops: about 5 us a pass of the Python loop (3.5 to 10 measured)
+#: plus 1.2 ns a product (0.8 to 1.4 measured; float32 is the faster end).
+LOOP_PASS_NS = 5_000
+LOOP_NS_PER_PRODUCT = 1.2
+#: fftconvolve: about 150 us a call (its Python and set-up) plus 3 ns a point
+#: per log2(points) of the padded transform (1 to 5 measured).
+FFT_CALL_NS = 150_000
+FFT_NS_PER_POINT_LOG2 = 3
+
+METHODS = ("scipy", "taps", "positions", "fft")
+
+
+def _sizes(image_shape, kernel_shape, mode: str):
+    """(kernel taps, output positions or image elements, products, FFT points) of one image."""
+    (h, w), (kh, kw) = tuple(image_shape[-2:]), tuple(kernel_shape[-2:])
+    taps = kh * kw
+    others = (h - kh + 1) * (w - kw + 1) if mode == "valid" else h * w
+    return taps, others, taps * others, (h + kh - 1) * (w + kw - 1)
 
 
 def direct_products(image_shape, kernel_shape, mode: str) -> int:
     """Products a direct 2-D correlation/convolution of one image sums, for 'valid' or 'full'."""
-    (h, w), (kh, kw) = image_shape[-2:], kernel_shape[-2:]
-    if mode == "valid":
-        return (h - kh + 1) * (w - kw + 1) * kh * kw
-    return h * w * kh * kw
+    return _sizes(image_shape, kernel_shape, mode)[2]
+
+
+def method_costs(image_shape, kernel_shape, mode: str) -> dict:
+    """The modelled nanoseconds of each method for one image (see the constants above)."""
+    taps, others, products, points = _sizes(image_shape, kernel_shape, mode)
+    loop = LOOP_NS_PER_PRODUCT * products
+    return {
+        "scipy": SCIPY_CALL_NS + SCIPY_NS_PER_PRODUCT * products,
+        # only the loop over the fewer of the two is ever run
+        "taps": LOOP_PASS_NS * taps + loop if taps <= others else math.inf,
+        "positions": LOOP_PASS_NS * others + loop if others < taps else math.inf,
+        "fft": FFT_CALL_NS + FFT_NS_PER_POINT_LOG2 * points * math.log2(points),
+    }
+
+
+def method(image_shape, kernel_shape, mode: str) -> str:
+    """How the kernels compute this 'valid' correlation or 'full' convolution: one of ``METHODS``.
+
+    The cheapest under ``method_costs`` (ties go to the earlier, direct,
+    method). The NumPy loop runs over the filter taps when there are no more
+    of them than output positions ('valid') or image elements ('full'), and
+    over those otherwise: ``"taps"`` and ``"positions"`` name which.
+    """
+    costs = method_costs(image_shape, kernel_shape, mode)
+    return min(METHODS, key=costs.__getitem__)
 
 
 def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
     """Whether the kernels compute this correlation/convolution by FFT (else by direct sums)."""
-    return direct_products(image_shape, kernel_shape, mode) >= FFT_FROM_PRODUCTS
+    return method(image_shape, kernel_shape, mode) == "fft"
 
 
 # ------------------------------------------------------------ NumPy bodies
@@ -69,29 +137,99 @@ def _leading_ones(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape((1,) * (ndim - a.ndim) + a.shape)
 
 
-def _direct_or_fft(x, k, mode: str, direct, flip: bool) -> np.ndarray:
-    """``direct(x, k, mode)`` per image, or fftconvolve over the last two axes (broadcasting)."""
-    if uses_fft(x.shape, k.shape, mode):
-        ndim = max(x.ndim, k.ndim)
-        x, k = _leading_ones(x, ndim), _leading_ones(k, ndim)
-        # correlation is convolution with the kernel flipped in both axes
-        return fftconvolve(x, k[..., ::-1, ::-1] if flip else k, mode=mode, axes=(-2, -1))
+def _weights(k: np.ndarray):
+    """k's elements for scaling whole arrays: Python floats for one 2-D k (cheaper), else (..., 1, 1) views.
+
+    A Python float times a float32 array is computed in float32 (NumPy 2's
+    promotion), and k's float32 values are exact as floats: both forms give
+    the same products, bit for bit.
+    """
+    if k.ndim == 2:
+        return k.tolist()
+    return [[k[..., a, b, None, None] for b in range(k.shape[-1])] for a in range(k.shape[-2])]
+
+
+def _loop_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The valid correlation by a NumPy loop over the taps of k or the output positions, the fewer."""
+    (kh, kw), dtype = k.shape[-2:], np.result_type(x, k)
+    oh, ow = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
+    batch = np.broadcast_shapes(x.shape[:-2], k.shape[:-2])
+    out = np.empty((*batch, oh, ow), dtype)
+    if kh * kw <= oh * ow:
+        # out = sum over taps (a, b) of k[a, b] * x[a:a+oh, b:b+ow], taps in row-major order
+        weights, scaled = _weights(k), np.empty_like(out)
+        for a in range(kh):
+            for b in range(kw):
+                window = x[..., a : a + oh, b : b + ow]
+                if a == b == 0:
+                    np.multiply(window, weights[0][0], out=out)
+                else:
+                    np.multiply(window, weights[a][b], out=scaled)
+                    out += scaled
+        return out
+    # out[i, j] = the sum of x[i:i+kh, j:j+kw] * k, one window per pass; NumPy
+    # sums each image's products along one contiguous axis, pairwise, in the
+    # same order whatever the batch
+    products = np.empty((*batch, kh, kw), dtype)
+    flat = products.reshape((*batch, kh * kw))
+    for i in range(oh):
+        for j in range(ow):
+            np.multiply(x[..., i : i + kh, j : j + kw], k, out=products)
+            out[..., i, j] = flat.sum(axis=-1)
+    return out
+
+
+def _loop_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The full convolution by a NumPy loop over the elements of the smaller operand.
+
+    out[a:a+h, b:b+w] += s[a, b] * big for each element (a, b) of the smaller
+    operand s (convolution commutes), in row-major order.
+    """
+    small, big = (k, g) if k.shape[-2] * k.shape[-1] <= g.shape[-2] * g.shape[-1] else (g, k)
+    (sh, sw), (h, w) = small.shape[-2:], big.shape[-2:]
+    batch = np.broadcast_shapes(g.shape[:-2], k.shape[:-2])
+    dtype = np.result_type(g, k)
+    out = np.zeros((*batch, h + sh - 1, w + sw - 1), dtype)
+    weights, scaled = _weights(small), np.empty((*batch, h, w), dtype)
+    for a in range(sh):
+        for b in range(sw):
+            np.multiply(big, weights[a][b], out=scaled)
+            out[..., a : a + h, b : b + w] += scaled
+    return out
+
+
+def _scipy_direct(x, k, mode: str, direct) -> np.ndarray:
+    """``direct(x, k, mode)`` image by image over the broadcast batch."""
+    if x.ndim == k.ndim == 2:
+        return direct(x, k, mode=mode)
     batch, xs, ks = _batched_pairs(x, k)
-    if not batch:
-        return direct(xs[0], ks[0], mode=mode)
     out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks, strict=False)])
     return out.reshape(batch + out.shape[-2:])
 
 
+def _compute(x, k, mode: str) -> np.ndarray:
+    """The valid correlation of x with k (mode 'valid') or full convolution of x with k ('full')."""
+    how = method(x.shape, k.shape, mode)
+    valid = mode == "valid"
+    if how == "fft":
+        ndim = max(x.ndim, k.ndim)
+        x, k = _leading_ones(x, ndim), _leading_ones(k, ndim)
+        # correlation is convolution with the kernel flipped in both axes
+        return fftconvolve(x, k[..., ::-1, ::-1] if valid else k, mode=mode, axes=(-2, -1))
+    if how == "scipy":
+        return _scipy_direct(x, k, mode, correlate2d if valid else convolve2d)
+    return _loop_valid(x, k) if valid else _loop_full(x, k)
+
+
 def _correlate_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     dtype = result_dtype(x, k)
-    out = _direct_or_fft(to_numpy(x, dtype), to_numpy(k, dtype), "valid", correlate2d, flip=True)
+    out = _compute(to_numpy(x, dtype), to_numpy(k, dtype), "valid")
     return from_numpy(out, x, dtype)
 
 
 def _convolve_full(g: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     dtype = result_dtype(g, k)
-    out = _direct_or_fft(to_numpy(g, dtype), to_numpy(k, dtype), "full", convolve2d, flip=False)
+    out = _compute(to_numpy(g, dtype), to_numpy(k, dtype), "full")
     return from_numpy(out, g, dtype)
 
 
