@@ -29,6 +29,7 @@ large filters on large images to the FFT.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -113,6 +114,12 @@ def method(image_shape, kernel_shape, mode: str) -> str:
     of them than output positions ('valid') or image elements ('full'), and
     over those otherwise: ``"taps"`` and ``"positions"`` name which.
     """
+    return _method(tuple(image_shape[-2:]), tuple(kernel_shape[-2:]), mode)
+
+
+@functools.lru_cache(maxsize=1024)
+def _method(image_shape: tuple, kernel_shape: tuple, mode: str) -> str:
+    # cached: a model of the shapes alone, asked three times per forward + backward
     costs = method_costs(image_shape, kernel_shape, mode)
     return min(METHODS, key=costs.__getitem__)
 
@@ -317,6 +324,52 @@ correlate_valid = _define("correlate_valid", *_KERNELS["correlate_valid"])
 convolve_full = _define("convolve_full", *_KERNELS["convolve_full"])
 rfft2 = _define("rfft2", *_KERNELS["rfft2"])
 rfft2_adjoint = _define("rfft2_adjoint", *_KERNELS["rfft2_adjoint"])
+
+
+def _plain_eager(args) -> bool:
+    """Whether nothing but the NumPy body would run if these arguments went through the op.
+
+    That is: nothing is being traced or compiled (Dynamo; AOTAutograd, export
+    and FakeTensorMode trace with tensor subclasses or a dispatch mode), no
+    torch.func transform holds wrapped tensors, no dispatch mode (proxy
+    tracing, FlopCounterMode, ...) watches the dispatcher, and every tensor is
+    a plain torch.Tensor with data (a meta tensor goes to the fake kernel).
+    ``is_compiling`` comes first: Dynamo folds it to True.
+    """
+    return (
+        not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+        and not torch._C._len_torch_dispatch_stack()
+        and all(type(a) is torch.Tensor and not a.is_meta for a in args if not isinstance(a, int))
+    )
+
+
+def _eager_or_op(op, body):
+    """``op``, but calling ``body`` directly where the op would only call it (``_plain_eager``).
+
+    The dispatcher's route to a Python custom op's kernel (autograd key, the
+    redispatch, Dynamo's disable wrapper) costs about 60 us a call, as much as
+    SciPy's whole correlation of a 32x32 image: the Functions call the
+    kernels through these, and everything else (tracing, transforms, modes,
+    meta tensors) still meets the op.
+    """
+    if not HAS_CUSTOM_OPS:
+        return body
+
+    def call(*args):
+        return body(*args) if _plain_eager(args) else op(*args)
+
+    call.__name__ = call.__qualname__ = body.__name__.lstrip("_")
+    return call
+
+
+class eager:
+    """The four kernels for the Functions' forwards: the NumPy body itself in plain eager calls, else the op."""
+
+    correlate_valid = staticmethod(_eager_or_op(correlate_valid, _correlate_valid))
+    convolve_full = staticmethod(_eager_or_op(convolve_full, _convolve_full))
+    rfft2 = staticmethod(_eager_or_op(rfft2, _rfft2))
+    rfft2_adjoint = staticmethod(_eager_or_op(rfft2_adjoint, _rfft2_adjoint))
 
 
 def register_autograd(op, function) -> None:
