@@ -75,7 +75,7 @@ def test_inductor_fullgraph_dynamic_equals_oracles_on_several_sizes_with_one_gra
     k = torch.rand(7, 7, dtype=dtype, generator=generator) - 0.5
     b = torch.rand(1, 1, dtype=dtype, generator=generator) - 0.5
     counted = None
-    for shape in [(8, 9), (13, 8), (40, 33), (64, 64)]:
+    for shape in [(8, 9), (13, 8), (20, 17), (64, 64)]:
         assert _kernels.method(shape, k.shape, "valid") == ("fft" if shape == (64, 64) else "scipy")
         x = torch.rand(shape, dtype=dtype, generator=generator) - 0.5
         inputs = [t.clone().requires_grad_() for t in (x, k, b)]

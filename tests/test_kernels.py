@@ -92,13 +92,13 @@ SWITCHES = {
     # grad_filter, 3x3 output: the loop over 9 positions overtakes SciPy
     "scipy|positions valid": [((39, 39), (37, 37), "valid", "scipy"), ((40, 40), (38, 38), "valid", "positions")],
     # forward, 7x7 filter: FFT overtakes SciPy
-    "scipy|fft valid": [((38, 38), (7, 7), "valid", "scipy"), ((39, 39), (7, 7), "valid", "fft")],
+    "scipy|fft valid": [((28, 28), (7, 7), "valid", "scipy"), ((29, 29), (7, 7), "valid", "fft")],
     # grad_input, 7x7 filter
-    "scipy|fft full": [((30, 30), (7, 7), "full", "scipy"), ((31, 31), (7, 7), "full", "fft")],
-    # forward, 6x6 filter: the FFT's log grows, and the loop over 36 taps overtakes it
-    "fft|taps": [((73, 73), (6, 6), "valid", "fft"), ((74, 74), (6, 6), "valid", "taps")],
-    # grad_filter, 9x9 output: likewise for the loop over 81 positions
-    "fft|positions": [((61, 61), (53, 53), "valid", "fft"), ((62, 62), (54, 54), "valid", "positions")],
+    "scipy|fft full": [((21, 21), (7, 7), "full", "scipy"), ((22, 22), (7, 7), "full", "fft")],
+    # forward, 5x5 filter: the FFT's log grows, and the loop over 25 taps overtakes it
+    "fft|taps": [((74, 74), (5, 5), "valid", "fft"), ((75, 75), (5, 5), "valid", "taps")],
+    # grad_filter, 7x7 output: likewise for the loop over 49 positions
+    "fft|positions": [((49, 49), (43, 43), "valid", "fft"), ((50, 50), (44, 44), "valid", "positions")],
 }
 CASES = [(name, *case) for name, pair in SWITCHES.items() for case in pair]
 
@@ -131,7 +131,7 @@ def test_the_cost_model_is_the_documented_one():
     assert costs["taps"] == 9 * 5_000 + 1.2 * 142_884
     assert costs["positions"] == math.inf
     assert costs["scipy"] == 10_000 + 4 * 142_884
-    assert costs["fft"] == 150_000 + 3 * 130**2 * math.log2(130**2)
+    assert costs["fft"] == 80_000 + 2.5 * 130**2 * math.log2(130**2)
     assert _kernels.method((128, 128), (3, 3), "valid") == "taps"
 
 
@@ -199,7 +199,7 @@ def test_dyadic_values_come_out_exact_from_every_direct_method():
 # the whole Function across the forward's switch from SciPy to FFT (7x7 filter):
 # grad_input (full) and grad_filter (valid, a 7x7 output) switch elsewhere, and
 # the FFT's bound covers every direct sum here (it is the larger)
-FUNCTION_SHAPES = [((38, 38), "scipy"), ((39, 39), "fft")]
+FUNCTION_SHAPES = [((28, 28), "scipy"), ((29, 29), "fft")]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
