@@ -74,7 +74,8 @@ LOOP_PASS_NS = 5_000
 LOOP_NS_PER_PRODUCT = 1.2
 #: The FFT (``_fft_convolve``: three real 2-D transforms): about 80 us a call
 #: (65 to 100 measured; scipy.signal.fftconvolve's argument handling made it
-#: 150 to 230) plus 2.5 ns a point per log2(points) of the padded transform
+#: 150 to 230) plus 2.5 ns a point per log2(points), counting the points of the
+#: full output (h+kh-1) x (w+kw-1) that the transforms pad to a fast length
 #: (0.6 to 2.8 measured; float32 is the faster end).
 FFT_CALL_NS = 80_000
 FFT_NS_PER_POINT_LOG2 = 2.5
