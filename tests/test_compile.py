@@ -64,18 +64,19 @@ def test_inductor_fullgraph_dynamic_equals_oracles_on_several_sizes_with_one_gra
 
     Sizes change, dtypes stay: one graph serves them all (sizes 0 and 1 aside,
     which Dynamo specialises; none occur here). The last size crosses the
-    kernels' direct/FFT switch. Inductor adds guards of its own on how large
+    kernels' switch from SciPy's direct sum to FFT (and its grad_filter's to
+    the NumPy loop over output positions). Inductor adds guards of its own on how large
     a reduction is (our bias gradient sums grad_output): past 4096 output
     elements it compiles a second graph, a torch behaviour the sizes here
     stay below (aot_eager has no such guard: test_properties' generic run).
     """
     function = compiled(conv_and_fft, backend="inductor")
     generator = torch.Generator().manual_seed(0)
-    k = torch.rand(5, 5, dtype=dtype, generator=generator) - 0.5
+    k = torch.rand(7, 7, dtype=dtype, generator=generator) - 0.5
     b = torch.rand(1, 1, dtype=dtype, generator=generator) - 0.5
     counted = None
-    for shape in [(6, 9), (13, 8), (40, 33), (64, 64)]:
-        assert _kernels.uses_fft(shape, k.shape, "valid") == (shape == (64, 64))
+    for shape in [(8, 9), (13, 8), (20, 17), (64, 64)]:
+        assert _kernels.method(shape, k.shape, "valid") == ("fft" if shape == (64, 64) else "scipy")
         x = torch.rand(shape, dtype=dtype, generator=generator) - 0.5
         inputs = [t.clone().requires_grad_() for t in (x, k, b)]
         conv, fft = function(*inputs)

@@ -1,22 +1,29 @@
-"""The kernels' switch from direct sums to FFT, pinned on both sides of its threshold.
+"""The kernels' choice of method, pinned on both sides of every switch.
 
-``npext._kernels`` computes a correlation or convolution by FFT once its
-direct sum would take ``FFT_FROM_PRODUCTS`` products. A bug in either
-method, or in the switch, shows only on one side, so both sides are pinned
-here, for the output and every gradient (which use the same products count:
-grad_input is a full convolution of grad_output with the filter, grad_filter
-a valid correlation of the input with grad_output).
+``npext._kernels.method`` computes a 'valid' correlation or a 'full'
+convolution by SciPy's direct sum, a NumPy loop over the filter taps or over
+the output positions (image elements for 'full'), or by FFT, whichever its
+cost model of the shapes says is cheapest. A bug in any method, or in the
+switch, shows only on one side of it, so here each switch the shapes of
+npext's Functions meet is pinned by a shape just below and one just above it,
+checking the method and the result against a float64 ``F.conv2d`` oracle.
+The loops' own switch (taps or positions, whichever are fewer) is pinned on
+the loops themselves, since where it flips the cost model picks the FFT.
 """
 
 import math
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.testing import assert_close
 
 import npext
 from npext import _kernels
 from tests.registry import CONV
+
+DTYPES = [torch.float32, torch.float64]
 
 
 def fft_tolerance_for_correlation(dtype, x, k) -> dict:
@@ -26,37 +33,187 @@ def fft_tolerance_for_correlation(dtype, x, k) -> dict:
     eps * log2(N) times the 2-norm of its input; the product of the two
     spectra and the inverse FFT add the same, so each output element is off
     by about eps * log2(N) * ||x||_2 * ||k||_2 (Cauchy-Schwarz on the
-    convolution sum); 10 is a generous constant. A direct sum's bound (kh * kw
-    terms, each at most max|x| * max|k|) is smaller for the sizes where the
-    direct method is used, so this bound covers both sides of the switch.
+    convolution sum); 10 is a generous constant.
     """
-    n = (x.shape[0] + k.shape[0] - 1) * (x.shape[1] + k.shape[1] - 1)
+    n = (x.shape[-2] + k.shape[-2] - 1) * (x.shape[-1] + k.shape[-1] - 1)
     atol = 10 * torch.finfo(dtype).eps * math.log2(n) * float(x.norm() * k.norm())
     return {"rtol": 0, "atol": atol}
 
 
-# 5x5 filter: a 51x51 output takes 65,025 products (direct), 52x52 67,600 (FFT);
-# non-square: 50x52 takes 65,000 (direct), 52x51 66,300 (FFT)
-BOUNDARY = [((55, 55), False), ((56, 56), True), ((54, 56), False), ((56, 55), True)]
+def direct_tolerance(dtype, x, k) -> dict:
+    """Error bound of a direct sum of m products per output element, m = k's elements.
+
+    A floating sum of m terms (in any order: SciPy's, the loop's row-major
+    taps, NumPy's pairwise sum) is off by at most m * eps times the sum of the
+    terms' sizes, each product adding one more rounding: (m + 1) * eps *
+    sum |x| |k| over the window, at most (m + 1) * eps * max|x| * sum|k|.
+    ``full`` sums over the smaller operand's elements, so m is the smaller
+    size and the bound uses the larger operand's max: the same expression with
+    the operands ordered.
+    """
+    small, big = (k, x) if k.numel() <= x.numel() else (x, k)
+    m = small.numel()
+    atol = (m + 1) * torch.finfo(dtype).eps * float(big.abs().max() * small.abs().sum())
+    return {"rtol": 0, "atol": atol}
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def tolerance(how, dtype, x, k) -> dict:
+    return (fft_tolerance_for_correlation if how == "fft" else direct_tolerance)(dtype, x, k)
+
+
+def oracle(x, k, mode):
+    """float64 F.conv2d: the valid correlation of x with k, or the full convolution (k flipped, padded)."""
+    x, k = x.double()[None, None], k.double()[None, None]
+    if mode == "valid":
+        return F.conv2d(x, k)[0, 0]
+    kh, kw = k.shape[-2:]
+    return F.conv2d(x, k.flip(-2, -1), padding=(kh - 1, kw - 1))[0, 0]
+
+
+def kernel(mode):
+    return _kernels.correlate_valid if mode == "valid" else _kernels.convolve_full
+
+
+# (image shape, kernel shape, mode, method): pairs just below and just above each switch,
+# found by scanning method() over the families npext's Functions call:
+# forward (x, filter, valid), grad_input (grad_output, filter, full) and
+# grad_filter (x, grad_output, valid, with grad_output nearly as large as x)
+SWITCHES = {
+    # one output position: a one-pass loop beats SciPy's call
+    "positions|scipy": [((7, 7), (7, 7), "valid", "positions"), ((8, 8), (7, 7), "valid", "scipy")],
+    # one filter tap (grad_filter of a 1x1 output): likewise
+    "taps|scipy": [((3, 3), (1, 1), "valid", "taps"), ((3, 3), (2, 2), "valid", "scipy")],
+    # forward, 3x3 filter: the loop over 9 taps overtakes SciPy
+    "scipy|taps valid": [((39, 39), (3, 3), "valid", "scipy"), ((40, 40), (3, 3), "valid", "taps")],
+    # grad_input, 3x3 filter
+    "scipy|taps full": [((37, 37), (3, 3), "full", "scipy"), ((38, 38), (3, 3), "full", "taps")],
+    # 'full' with the first operand the smaller: the loop runs over its elements
+    "scipy|positions full": [((3, 3), (37, 37), "full", "scipy"), ((3, 3), (38, 38), "full", "positions")],
+    # grad_filter, 3x3 output: the loop over 9 positions overtakes SciPy
+    "scipy|positions valid": [((39, 39), (37, 37), "valid", "scipy"), ((40, 40), (38, 38), "valid", "positions")],
+    # forward, 7x7 filter: FFT overtakes SciPy
+    "scipy|fft valid": [((28, 28), (7, 7), "valid", "scipy"), ((29, 29), (7, 7), "valid", "fft")],
+    # grad_input, 7x7 filter
+    "scipy|fft full": [((21, 21), (7, 7), "full", "scipy"), ((22, 22), (7, 7), "full", "fft")],
+    # forward, 5x5 filter: the FFT's log grows, and the loop over 25 taps overtakes it
+    "fft|taps": [((74, 74), (5, 5), "valid", "fft"), ((75, 75), (5, 5), "valid", "taps")],
+    # grad_filter, 7x7 output: likewise for the loop over 49 positions
+    "fft|positions": [((49, 49), (43, 43), "valid", "fft"), ((50, 50), (44, 44), "valid", "positions")],
+}
+CASES = [(name, *case) for name, pair in SWITCHES.items() for case in pair]
+
+
+def test_every_method_is_pinned():
+    assert {case[-1] for case in CASES} == set(_kernels.METHODS)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
-    "shape, by_fft", BOUNDARY, ids=[f"{s[0]}x{s[1]}-{'fft' if f else 'direct'}" for s, f in BOUNDARY]
+    "switch, image, kernel_shape, mode, how",
+    CASES,
+    ids=[f"{c[0]}-{c[1][0]}x{c[1][1]}-{c[2][0]}x{c[2][1]}-{c[4]}" for c in CASES],
 )
-def test_both_sides_of_the_fft_switch_match_the_oracle(shape, by_fft, dtype):
+def test_both_sides_of_each_switch_match_the_oracle(switch, image, kernel_shape, mode, how, dtype):
+    assert _kernels.method(image, kernel_shape, mode) == how
+    assert _kernels.uses_fft(image, kernel_shape, mode) is (how == "fft")
+    generator = torch.Generator().manual_seed(sum(image) + sum(kernel_shape))
+    x = (torch.rand(image, dtype=torch.float64, generator=generator) * 2 - 1).to(dtype)
+    k = (torch.rand(kernel_shape, dtype=torch.float64, generator=generator) * 2 - 1).to(dtype)
+    out = kernel(mode)(x, k)
+    assert out.dtype == dtype
+    assert_close(out.double(), oracle(x, k, mode), **tolerance(how, dtype, x.double(), k.double()))
+
+
+def test_the_cost_model_is_the_documented_one():
+    # a 128x128 image with a 3x3 filter: 9 passes of 126^2 products, SciPy's
+    # 142,884 products, or an FFT of 130^2 points
+    costs = _kernels.method_costs((128, 128), (3, 3), "valid")
+    assert costs["taps"] == 9 * 5_000 + 1.2 * 142_884
+    assert costs["positions"] == math.inf
+    assert costs["scipy"] == 10_000 + 4 * 142_884
+    assert costs["fft"] == 80_000 + 2.5 * 130**2 * math.log2(130**2)
+    assert _kernels.method((128, 128), (3, 3), "valid") == "taps"
+
+
+# the loops' switch: taps while kh * kw <= the output positions ('valid') or image elements ('full')
+LOOP_SWITCH = [
+    ((10, 10), (5, 5), "valid"),  # 25 taps, 36 positions: taps
+    ((9, 9), (5, 5), "valid"),  # 25 taps, 25 positions: taps (ties loop over taps)
+    ((8, 9), (5, 5), "valid"),  # 25 taps, 20 positions: positions
+    ((5, 5), (5, 5), "full"),  # 25 taps, 25 image elements: taps
+    ((4, 6), (5, 5), "full"),  # 25 taps, 24 image elements: loop over the image's elements
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("image, kernel_shape, mode", LOOP_SWITCH)
+def test_both_sides_of_the_loops_switch_match_the_oracle(image, kernel_shape, mode, dtype):
+    taps, others = kernel_shape[0] * kernel_shape[1], image[0] * image[1]
+    if mode == "valid":
+        others = (image[0] - kernel_shape[0] + 1) * (image[1] - kernel_shape[1] + 1)
+    costs = _kernels.method_costs(image, kernel_shape, mode)
+    assert (costs["taps"] < math.inf) is (taps <= others)
+    assert (costs["positions"] < math.inf) is (taps > others)
+    generator = torch.Generator().manual_seed(sum(image))
+    x = (torch.rand(image, dtype=torch.float64, generator=generator) * 2 - 1).to(dtype)
+    k = (torch.rand(kernel_shape, dtype=torch.float64, generator=generator) * 2 - 1).to(dtype)
+    loop = _kernels._loop_valid if mode == "valid" else _kernels._loop_full
+    out = torch.from_numpy(loop(x.numpy(), k.numpy()))
+    assert out.dtype == dtype
+    assert_close(out.double(), oracle(x, k, mode), **direct_tolerance(dtype, x.double(), k.double()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "image, kernel_shape, mode",
+    [
+        ((40, 40), (3, 3), "valid"),
+        ((40, 40), (38, 38), "valid"),
+        ((38, 38), (3, 3), "full"),
+        ((3, 3), (38, 38), "full"),
+    ],
+)
+def test_the_loops_compute_each_image_of_a_batch_as_alone(image, kernel_shape, mode, dtype):
+    """Batched and broadcast, every image's result is the unbatched one bit for bit (vmap equals a loop)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand((3, 1, *image), dtype=dtype, generator=generator) - 0.5
+    k = torch.rand((2, *kernel_shape), dtype=dtype, generator=generator) - 0.5
+    assert _kernels.method(image, kernel_shape, mode) in ("taps", "positions")
+    out = kernel(mode)(x, k)
+    assert out.shape[:2] == (3, 2)
+    for i in range(3):
+        for j in range(2):
+            assert torch.equal(out[i, j], kernel(mode)(x[i, 0], k[j]))
+
+
+def test_dyadic_values_come_out_exact_from_every_direct_method():
+    """Values that are small multiples of 2^-4 have exact products and sums: no rounding at all."""
+    rng = np.random.default_rng(0)
+    for image, kernel_shape, mode, how in [case[1:] for case in CASES if case[-1] != "fft"]:
+        x = torch.from_numpy(rng.integers(-16, 17, image) / 16)
+        k = torch.from_numpy(rng.integers(-16, 17, kernel_shape) / 16)
+        assert _kernels.method(image, kernel_shape, mode) == how
+        assert torch.equal(kernel(mode)(x, k), oracle(x, k, mode)), (image, kernel_shape, mode, how)
+
+
+# the whole Function across the forward's switch from SciPy to FFT (7x7 filter):
+# grad_input (full) and grad_filter (valid, a 7x7 output) switch elsewhere, and
+# the FFT's bound covers every direct sum here (it is the larger)
+FUNCTION_SHAPES = [((28, 28), "scipy"), ((29, 29), "fft")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, how", FUNCTION_SHAPES, ids=[f"{s[0]}x{s[1]}-{h}" for s, h in FUNCTION_SHAPES])
+def test_the_function_on_both_sides_of_the_forward_switch_matches_the_oracle(shape, how, dtype):
     generator = torch.Generator().manual_seed(sum(shape))
     x = torch.rand(shape, dtype=torch.float64, generator=generator) * 2 - 1
-    k = torch.rand(5, 5, dtype=torch.float64, generator=generator) * 2 - 1
+    k = torch.rand(7, 7, dtype=torch.float64, generator=generator) * 2 - 1
     b = torch.tensor([[0.25]], dtype=torch.float64)
-    output_shape = (shape[0] - 4, shape[1] - 4)
+    output_shape = (shape[0] - 6, shape[1] - 6)
     g = torch.rand(output_shape, dtype=torch.float64, generator=generator) * 2 - 1
-    assert _kernels.FFT_FROM_PRODUCTS == 1 << 16
-    assert _kernels.uses_fft(shape, k.shape, "valid") is by_fft
-    assert _kernels.uses_fft(output_shape, k.shape, "full") is by_fft
-    assert _kernels.uses_fft(shape, output_shape, "valid") is by_fft
+    assert _kernels.method(shape, k.shape, "valid") == how
 
-    inputs = [t.to(dtype).requires_grad_() for t in (x, k, b)]
+    inputs = [t.to(dtype, copy=True).requires_grad_() for t in (x, k, b)]
     out = npext.ScipyConv2dFunction.apply(*inputs)
     grads = torch.autograd.grad(out, inputs, g.to(dtype))
     exact = [t.clone().requires_grad_() for t in (x, k, b)]

@@ -95,7 +95,11 @@ def to_numpy(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
     Strides are kept (NumPy reads non-contiguous views as they are); the array
     may share memory with ``tensor`` and must only be read.
     """
-    return tensor.detach().to(device="cpu", dtype=compute_dtype(dtype)).numpy()
+    compute = compute_dtype(dtype)
+    tensor = tensor.detach()
+    if tensor.dtype != compute or tensor.device.type != "cpu":  # else .to would return it as it is
+        tensor = tensor.to(device="cpu", dtype=compute)
+    return tensor.numpy()
 
 
 def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -107,7 +111,10 @@ def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> tor
     """
     if any(stride < 0 for stride in array.strides):
         array = array.copy()
-    return torch.from_numpy(np.ascontiguousarray(array)).to(device=like.device, dtype=dtype)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.dtype != dtype or like.device.type != "cpu":  # else .to would return it as it is
+        tensor = tensor.to(device=like.device, dtype=dtype)
+    return tensor
 
 
 def batched_call(apply, in_dims, args, core_dims):

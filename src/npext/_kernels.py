@@ -19,39 +19,117 @@ Functions built on them run eagerly exactly the same.
 
 Correlation and convolution choose their method by size, as
 ``scipy.signal.choose_conv_method`` does, but with a fixed, documented rule
-(``uses_fft``) so that results, and the tolerances the tests derive for
-them, do not depend on timings or on the SciPy version.
+(``method``: a cost model of one image's shapes, with constants measured
+once; see below) so that results, and the tolerances the tests derive for
+them, do not depend on timings, the batch size or the SciPy version. Small
+problems go to SciPy's compiled direct sum, larger ones with few filter taps
+(or, for grad_filter, few output positions) to a NumPy loop over those, and
+large filters on large images to the FFT.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import scipy.fft
 import torch
-from scipy.signal import convolve2d, correlate2d, fftconvolve
+from scipy.signal import convolve2d, correlate2d
 
 from ._bridge import batched_call, from_numpy, result_dtype, to_numpy
 
-#: A correlation or convolution whose direct sum has at least this many
-#: products (kernel elements x output elements, per image) is computed by FFT.
-#: Measured on a 2-core x86_64 (SciPy 1.17): the FFT overtakes correlate2d
-#: between 64x64 images with 3x3 filters (35k products) and 5x5 (90k).
-FFT_FROM_PRODUCTS = 1 << 16
-
 HAS_CUSTOM_OPS = hasattr(torch.library, "custom_op")  # torch >= 2.4
+
+# ------------------------------------------------------------ choosing the method
+#
+# A correlation or convolution is computed one of four ways, all exact direct
+# sums except the FFT:
+#
+# * "scipy":     SciPy's compiled direct sum (correlate2d/convolve2d), image by image;
+# * "taps":      a NumPy loop over the kh*kw filter taps, each pass one
+#                multiply-add vectorised over the whole output (and the batch);
+# * "positions": a NumPy loop over the output positions (valid) or over the
+#                elements of the smaller operand (full), each pass one window's
+#                products summed (valid) or one scaled copy of the other operand
+#                added (full): the loop for a filter nearly as large as the image,
+#                as in grad_filter = correlate_valid(x, grad_output);
+# * "fft":       real FFTs, as scipy.signal.fftconvolve computes them.
+#
+# ``method`` picks the cheapest under a cost model of the shapes of one image
+# (never of timings, the dtype or the batch size), so that a batched call
+# computes every image exactly as the unbatched call does: vmap equals a
+# Python loop bit for bit, and each result's error bound follows from its
+# shapes. The constants were measured on the shared 2-core x86_64 this
+# project is developed on (NumPy 2.4, SciPy 1.17, float32 and float64, with
+# other jobs running, so they are rounded: the model only has to rank methods
+# whose costs differ by more than that noise), in nanoseconds:
+
+#: SciPy's direct sum: about 10 us a call plus 4 ns a product (2.7 to 4.5 measured).
+SCIPY_CALL_NS = 10_000
+SCIPY_NS_PER_PRODUCT = 4
+#: The NumPy loops: about 5 us a pass of the Python loop (3.5 to 10 measured)
+#: plus 1.2 ns a product (0.8 to 1.4 measured; float32 is the faster end).
+LOOP_PASS_NS = 5_000
+LOOP_NS_PER_PRODUCT = 1.2
+#: The FFT (``_fft_convolve``: three real 2-D transforms): about 80 us a call
+#: (65 to 100 measured; scipy.signal.fftconvolve's argument handling made it
+#: 150 to 230) plus 2.5 ns a point per log2(points), counting the points of the
+#: full output (h+kh-1) x (w+kw-1) that the transforms pad to a fast length
+#: (0.6 to 2.8 measured; float32 is the faster end).
+FFT_CALL_NS = 80_000
+FFT_NS_PER_POINT_LOG2 = 2.5
+
+METHODS = ("scipy", "taps", "positions", "fft")
+
+
+def _sizes(image_shape, kernel_shape, mode: str):
+    """(kernel taps, output positions or image elements, products, FFT points) of one image."""
+    (h, w), (kh, kw) = tuple(image_shape[-2:]), tuple(kernel_shape[-2:])
+    taps = kh * kw
+    others = (h - kh + 1) * (w - kw + 1) if mode == "valid" else h * w
+    return taps, others, taps * others, (h + kh - 1) * (w + kw - 1)
 
 
 def direct_products(image_shape, kernel_shape, mode: str) -> int:
     """Products a direct 2-D correlation/convolution of one image sums, for 'valid' or 'full'."""
-    (h, w), (kh, kw) = image_shape[-2:], kernel_shape[-2:]
-    if mode == "valid":
-        return (h - kh + 1) * (w - kw + 1) * kh * kw
-    return h * w * kh * kw
+    return _sizes(image_shape, kernel_shape, mode)[2]
+
+
+def method_costs(image_shape, kernel_shape, mode: str) -> dict:
+    """The modelled nanoseconds of each method for one image (see the constants above)."""
+    taps, others, products, points = _sizes(image_shape, kernel_shape, mode)
+    loop = LOOP_NS_PER_PRODUCT * products
+    return {
+        "scipy": SCIPY_CALL_NS + SCIPY_NS_PER_PRODUCT * products,
+        # only the loop over the fewer of the two is ever run
+        "taps": LOOP_PASS_NS * taps + loop if taps <= others else math.inf,
+        "positions": LOOP_PASS_NS * others + loop if others < taps else math.inf,
+        "fft": FFT_CALL_NS + FFT_NS_PER_POINT_LOG2 * points * math.log2(points),
+    }
+
+
+def method(image_shape, kernel_shape, mode: str) -> str:
+    """How the kernels compute this 'valid' correlation or 'full' convolution: one of ``METHODS``.
+
+    The cheapest under ``method_costs`` (ties go to the earlier, direct,
+    method). The NumPy loop runs over the filter taps when there are no more
+    of them than output positions ('valid') or image elements ('full'), and
+    over those otherwise: ``"taps"`` and ``"positions"`` name which.
+    """
+    return _method(tuple(image_shape[-2:]), tuple(kernel_shape[-2:]), mode)
+
+
+@functools.lru_cache(maxsize=1024)
+def _method(image_shape: tuple, kernel_shape: tuple, mode: str) -> str:
+    # cached: a model of the shapes alone, asked three times per forward + backward
+    costs = method_costs(image_shape, kernel_shape, mode)
+    return min(METHODS, key=costs.__getitem__)
 
 
 def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
     """Whether the kernels compute this correlation/convolution by FFT (else by direct sums)."""
-    return direct_products(image_shape, kernel_shape, mode) >= FFT_FROM_PRODUCTS
+    return method(image_shape, kernel_shape, mode) == "fft"
 
 
 # ------------------------------------------------------------ NumPy bodies
@@ -65,33 +143,114 @@ def _batched_pairs(a: np.ndarray, b: np.ndarray):
     return batch, a, b
 
 
-def _leading_ones(a: np.ndarray, ndim: int) -> np.ndarray:
-    return a.reshape((1,) * (ndim - a.ndim) + a.shape)
+def _weights(k: np.ndarray):
+    """k's elements for scaling whole arrays: Python floats for one 2-D k (cheaper), else (..., 1, 1) views.
+
+    A Python float times a float32 array is computed in float32 (NumPy 2's
+    promotion), and k's float32 values are exact as floats: both forms give
+    the same products, bit for bit.
+    """
+    if k.ndim == 2:
+        return k.tolist()
+    return [[k[..., a, b, None, None] for b in range(k.shape[-1])] for a in range(k.shape[-2])]
 
 
-def _direct_or_fft(x, k, mode: str, direct, flip: bool) -> np.ndarray:
-    """``direct(x, k, mode)`` per image, or fftconvolve over the last two axes (broadcasting)."""
-    if uses_fft(x.shape, k.shape, mode):
-        ndim = max(x.ndim, k.ndim)
-        x, k = _leading_ones(x, ndim), _leading_ones(k, ndim)
-        # correlation is convolution with the kernel flipped in both axes
-        return fftconvolve(x, k[..., ::-1, ::-1] if flip else k, mode=mode, axes=(-2, -1))
+def _loop_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The valid correlation by a NumPy loop over the taps of k or the output positions, the fewer."""
+    (kh, kw), dtype = k.shape[-2:], np.result_type(x, k)
+    oh, ow = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
+    batch = np.broadcast_shapes(x.shape[:-2], k.shape[:-2])
+    out = np.empty((*batch, oh, ow), dtype)
+    if kh * kw <= oh * ow:
+        # out = sum over taps (a, b) of k[a, b] * x[a:a+oh, b:b+ow], taps in row-major order
+        weights, scaled = _weights(k), np.empty_like(out)
+        for a in range(kh):
+            for b in range(kw):
+                window = x[..., a : a + oh, b : b + ow]
+                if a == b == 0:
+                    np.multiply(window, weights[0][0], out=out)
+                else:
+                    np.multiply(window, weights[a][b], out=scaled)
+                    out += scaled
+        return out
+    # out[i, j] = the sum of x[i:i+kh, j:j+kw] * k, one window per pass; NumPy
+    # sums each image's products along one contiguous axis, pairwise, in the
+    # same order whatever the batch
+    products = np.empty((*batch, kh, kw), dtype)
+    flat = products.reshape((*batch, kh * kw))
+    for i in range(oh):
+        for j in range(ow):
+            np.multiply(x[..., i : i + kh, j : j + kw], k, out=products)
+            out[..., i, j] = flat.sum(axis=-1)
+    return out
+
+
+def _loop_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The full convolution by a NumPy loop over the elements of the smaller operand.
+
+    out[a:a+h, b:b+w] += s[a, b] * big for each element (a, b) of the smaller
+    operand s (convolution commutes), in row-major order.
+    """
+    small, big = (k, g) if k.shape[-2] * k.shape[-1] <= g.shape[-2] * g.shape[-1] else (g, k)
+    (sh, sw), (h, w) = small.shape[-2:], big.shape[-2:]
+    batch = np.broadcast_shapes(g.shape[:-2], k.shape[:-2])
+    dtype = np.result_type(g, k)
+    out = np.zeros((*batch, h + sh - 1, w + sw - 1), dtype)
+    weights, scaled = _weights(small), np.empty((*batch, h, w), dtype)
+    for a in range(sh):
+        for b in range(sw):
+            np.multiply(big, weights[a][b], out=scaled)
+            out[..., a : a + h, b : b + w] += scaled
+    return out
+
+
+def _fft_convolve(x: np.ndarray, k: np.ndarray, mode: str) -> np.ndarray:
+    """The 'full' or 'valid' convolution of x with k over the last two axes, by real FFTs (broadcasting).
+
+    What ``fftconvolve(x, k, mode, axes=(-2, -1))`` computes, the same way
+    (transforms padded to ``next_fast_len``), without its argument handling:
+    that cost ~100 us a call, most of a small image's FFT convolution.
+    """
+    (h, w), (kh, kw) = x.shape[-2:], k.shape[-2:]
+    full = (h + kh - 1, w + kw - 1)
+    padded = tuple(scipy.fft.next_fast_len(n, real=True) for n in full)
+    spectrum = scipy.fft.rfft2(x, padded, axes=(-2, -1)) * scipy.fft.rfft2(k, padded, axes=(-2, -1))
+    out = scipy.fft.irfft2(spectrum, padded, axes=(-2, -1))
+    if mode == "full":
+        return out[..., : full[0], : full[1]]
+    return out[..., kh - 1 : h, kw - 1 : w]
+
+
+def _scipy_direct(x, k, mode: str, direct) -> np.ndarray:
+    """``direct(x, k, mode)`` image by image over the broadcast batch."""
+    if x.ndim == k.ndim == 2:
+        return direct(x, k, mode=mode)
     batch, xs, ks = _batched_pairs(x, k)
-    if not batch:
-        return direct(xs[0], ks[0], mode=mode)
     out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks, strict=False)])
     return out.reshape(batch + out.shape[-2:])
 
 
+def _compute(x, k, mode: str) -> np.ndarray:
+    """The valid correlation of x with k (mode 'valid') or full convolution of x with k ('full')."""
+    how = method(x.shape, k.shape, mode)
+    valid = mode == "valid"
+    if how == "fft":
+        # correlation is convolution with the kernel flipped in both axes
+        return _fft_convolve(x, k[..., ::-1, ::-1] if valid else k, mode)
+    if how == "scipy":
+        return _scipy_direct(x, k, mode, correlate2d if valid else convolve2d)
+    return _loop_valid(x, k) if valid else _loop_full(x, k)
+
+
 def _correlate_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     dtype = result_dtype(x, k)
-    out = _direct_or_fft(to_numpy(x, dtype), to_numpy(k, dtype), "valid", correlate2d, flip=True)
+    out = _compute(to_numpy(x, dtype), to_numpy(k, dtype), "valid")
     return from_numpy(out, x, dtype)
 
 
 def _convolve_full(g: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     dtype = result_dtype(g, k)
-    out = _direct_or_fft(to_numpy(g, dtype), to_numpy(k, dtype), "full", convolve2d, flip=False)
+    out = _compute(to_numpy(g, dtype), to_numpy(k, dtype), "full")
     return from_numpy(out, g, dtype)
 
 
@@ -179,6 +338,52 @@ correlate_valid = _define("correlate_valid", *_KERNELS["correlate_valid"])
 convolve_full = _define("convolve_full", *_KERNELS["convolve_full"])
 rfft2 = _define("rfft2", *_KERNELS["rfft2"])
 rfft2_adjoint = _define("rfft2_adjoint", *_KERNELS["rfft2_adjoint"])
+
+
+def _plain_eager(args) -> bool:
+    """Whether nothing but the NumPy body would run if these arguments went through the op.
+
+    That is: nothing is being traced or compiled (Dynamo; AOTAutograd, export
+    and FakeTensorMode trace with tensor subclasses or a dispatch mode), no
+    torch.func transform holds wrapped tensors, no dispatch mode (proxy
+    tracing, FlopCounterMode, ...) watches the dispatcher, and every tensor is
+    a plain torch.Tensor with data (a meta tensor goes to the fake kernel).
+    ``is_compiling`` comes first: Dynamo folds it to True.
+    """
+    return (
+        not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+        and not torch._C._len_torch_dispatch_stack()
+        and all(type(a) is torch.Tensor and not a.is_meta for a in args if not isinstance(a, int))
+    )
+
+
+def _eager_or_op(op, body):
+    """``op``, but calling ``body`` directly where the op would only call it (``_plain_eager``).
+
+    The dispatcher's route to a Python custom op's kernel (autograd key, the
+    redispatch, Dynamo's disable wrapper) costs about 60 us a call, as much as
+    SciPy's whole correlation of a 32x32 image: the Functions call the
+    kernels through these, and everything else (tracing, transforms, modes,
+    meta tensors) still meets the op.
+    """
+    if not HAS_CUSTOM_OPS:
+        return body
+
+    def call(*args):
+        return body(*args) if _plain_eager(args) else op(*args)
+
+    call.__name__ = call.__qualname__ = body.__name__.lstrip("_")
+    return call
+
+
+class eager:
+    """The four kernels for the Functions' forwards: the NumPy body itself in plain eager calls, else the op."""
+
+    correlate_valid = staticmethod(_eager_or_op(correlate_valid, _correlate_valid))
+    convolve_full = staticmethod(_eager_or_op(convolve_full, _convolve_full))
+    rfft2 = staticmethod(_eager_or_op(rfft2, _rfft2))
+    rfft2_adjoint = staticmethod(_eager_or_op(rfft2_adjoint, _rfft2_adjoint))
 
 
 def register_autograd(op, function) -> None:

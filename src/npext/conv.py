@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd import forward_ad
 
 from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
@@ -36,14 +37,41 @@ def _sum_defined(*terms):
 
 def _grad_for(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A gradient in ``like``'s shape and dtype: summed over the dims ``like`` was broadcast in."""
-    return grad.sum_to_size(like.shape).to(like.dtype)
+    return _as(grad.sum_to_size(like.shape), like.dtype)
 
 
 def _in_compute_dtype(kernel, a, b):
     """``kernel(a, b)`` computed in the compute dtype (float16/bfloat16 in float32), in the promoted dtype."""
     dtype = result_dtype(a, b)
     compute = compute_dtype(dtype)
-    return kernel(a.to(compute), b.to(compute)).to(dtype)
+    out = kernel(_as(a, compute), _as(b, compute))
+    return _as(out, dtype)
+
+
+def _as(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor.to(dtype)``, without the call where it would return ``tensor`` itself (a small call's micro-seconds)."""
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def _recorded() -> bool:
+    """Whether a block's result might be differentiated, so it must come from its Function's apply.
+
+    A backward runs with grad mode off unless ``create_graph``; with no
+    torch.func transform and no forward-AD level active too, ``apply`` would
+    only call ``forward``: its graph node, context and saved tensors would go
+    unused (about 25 us a call).
+    """
+    return (
+        torch.is_grad_enabled()
+        or torch._C._are_functorch_transforms_active()
+        or forward_ad._current_level >= 0
+        or torch.compiler.is_compiling()
+    )
+
+
+def _block(function, a, b):
+    """``function.apply(a, b)`` for a building block, or its forward where nothing records it (``_recorded``)."""
+    return function.apply(a, b) if _recorded() else function.forward(a, b)
 
 
 class _CorrelateValid(CompilableFunction):
@@ -51,7 +79,7 @@ class _CorrelateValid(CompilableFunction):
 
     @staticmethod
     def forward(x, k):
-        return _in_compute_dtype(_kernels.correlate_valid, x, k)
+        return _in_compute_dtype(_kernels.eager.correlate_valid, x, k)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -63,9 +91,9 @@ class _CorrelateValid(CompilableFunction):
         x, k = ctx.saved_tensors
         grad_x = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_x = _grad_for(_ConvolveFull.apply(grad, k), x)
+            grad_x = _grad_for(_block(_ConvolveFull, grad, k), x)
         if ctx.needs_input_grad[1]:
-            grad_k = _grad_for(_CorrelateValid.apply(x, grad), k)
+            grad_k = _grad_for(_block(_CorrelateValid, x, grad), k)
         return grad_x, grad_k
 
     @staticmethod
@@ -86,7 +114,7 @@ class _ConvolveFull(CompilableFunction):
 
     @staticmethod
     def forward(g, k):
-        return _in_compute_dtype(_kernels.convolve_full, g, k)
+        return _in_compute_dtype(_kernels.eager.convolve_full, g, k)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -98,9 +126,9 @@ class _ConvolveFull(CompilableFunction):
         g, k = ctx.saved_tensors
         grad_g = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_g = _grad_for(_CorrelateValid.apply(grad, k), g)
+            grad_g = _grad_for(_block(_CorrelateValid, grad, k), g)
         if ctx.needs_input_grad[1]:
-            grad_k = _grad_for(_CorrelateValid.apply(grad, g), k)
+            grad_k = _grad_for(_block(_CorrelateValid, grad, g), k)
         return grad_g, grad_k
 
     @staticmethod
@@ -142,8 +170,8 @@ def _correlate_plus_bias(input, filter, bias):
     """correlate(input, filter) + bias, in the compute dtype, rounded once to the promoted dtype."""
     dtype = result_dtype(input, filter, bias)
     compute = compute_dtype(dtype)
-    out = _kernels.correlate_valid(input.to(compute), filter.to(compute))
-    return (out + bias.to(compute)).to(dtype)
+    out = _kernels.eager.correlate_valid(_as(input, compute), _as(filter, compute))
+    return _as(out + _as(bias, compute), dtype)
 
 
 class ScipyConv2dFunction(CompilableFunction):
@@ -174,9 +202,9 @@ class ScipyConv2dFunction(CompilableFunction):
         input, filter, bias = ctx.saved_tensors
         grad_input = grad_filter = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_input = _ConvolveFull.apply(grad_output, filter).to(input.dtype)
+            grad_input = _as(_block(_ConvolveFull, grad_output, filter), input.dtype)
         if ctx.needs_input_grad[1]:
-            grad_filter = _CorrelateValid.apply(input, grad_output).to(filter.dtype)
+            grad_filter = _as(_block(_CorrelateValid, input, grad_output), filter.dtype)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_output.sum().reshape(bias.shape).to(bias.dtype)
         return grad_input, grad_filter, grad_bias

@@ -48,7 +48,7 @@ class _RFFT2(CompilableFunction):
 
     @staticmethod
     def forward(x):
-        return _in_compute_dtype(_kernels.rfft2, x)
+        return _in_compute_dtype(_kernels.eager.rfft2, x)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -75,7 +75,7 @@ class _RFFT2Adjoint(CompilableFunction):
 
     @staticmethod
     def forward(grad_spectrum, width):
-        return _in_compute_dtype(_kernels.rfft2_adjoint, grad_spectrum, width)
+        return _in_compute_dtype(_kernels.eager.rfft2_adjoint, grad_spectrum, width)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -131,7 +131,7 @@ class RFFT2AbsFunction(CompilableFunction):
     @staticmethod
     def forward(input):
         check_real_tensor("input", input, ndim=2)
-        parts = _kernels.rfft2(input.to(compute_dtype(input.dtype)))
+        parts = _kernels.eager.rfft2(input.to(compute_dtype(input.dtype)))
         return _magnitude(parts).to(input.dtype)
 
     @staticmethod
