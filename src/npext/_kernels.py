@@ -41,6 +41,15 @@ from ._bridge import batched_call, from_numpy, result_dtype, to_numpy
 
 HAS_CUSTOM_OPS = hasattr(torch.library, "custom_op")  # torch >= 2.4
 
+
+def _never_compiling() -> bool:
+    return False
+
+
+#: ``torch.compiler.is_compiling`` itself (Dynamo folds it to True); torch 2.0-2.2
+#: lack it, and npext's compile path too, so there it is always False.
+is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", _never_compiling)
+
 # ------------------------------------------------------------ choosing the method
 #
 # A correlation or convolution is computed one of four ways, all exact direct
@@ -351,7 +360,7 @@ def _plain_eager(args) -> bool:
     ``is_compiling`` comes first: Dynamo folds it to True.
     """
     return (
-        not torch.compiler.is_compiling()
+        not is_compiling()
         and not torch._C._are_functorch_transforms_active()
         and not torch._C._len_torch_dispatch_stack()
         and all(type(a) is torch.Tensor and not a.is_meta for a in args if not isinstance(a, int))

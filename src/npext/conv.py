@@ -65,7 +65,7 @@ def _recorded() -> bool:
         torch.is_grad_enabled()
         or torch._C._are_functorch_transforms_active()
         or forward_ad._current_level >= 0
-        or torch.compiler.is_compiling()
+        or _kernels.is_compiling()
     )
 
 
