@@ -6,7 +6,8 @@ Subcommands, all run by tox.ini:
                    to FILE as JSON (read from package metadata; nothing imported)
   clean DIR        delete the *.xml / *.versions.json results in DIR
   table            read DIR/<env>.xml (pytest --junitxml) and <env>.versions.json
-                   and print a Markdown table; --output FILE writes it to a file,
+                   and print a Markdown table, with a column saying whether the
+                   torch.compile path was tested; --output FILE writes it to a file,
                    --readme README.md splices it between the compat-table markers,
                    --strict exits 1 unless every row passed.
 
@@ -29,6 +30,18 @@ from pathlib import Path
 START, END = "<!-- compat-table:start -->", "<!-- compat-table:end -->"
 EXAMPLES_PROPERTY = "hypothesis_examples"  # written per test by tests/conftest.py
 DISTS = ("torch", "numpy", "scipy", "hypothesis", "pytest")
+
+# The compile tests: every test of tests/test_compile.py, and the compile
+# properties of the generic table, e.g. tests.test_properties /
+# test_scipy_conv2d[compiled_matches_eager] in the junit.
+COMPILE_MODULE = "tests.test_compile"
+COMPILE_PROPERTIES_MODULE = "tests.test_properties"
+COMPILE_PROPERTIES = ("compiled_matches_eager", "no_graph_breaks", "fake_tensor_propagation")
+# An entry that declares supports_compile=False skips the compile properties
+# with this in the reason (npext.testing.Property.skip_reason): it makes no
+# claim about compile, so such a skip says nothing about whether torch's
+# compile path was tested.
+FLAG_SKIP = "declares supports_compile=False"
 
 
 def record(path: Path) -> None:
@@ -87,20 +100,65 @@ def suite_stats(xml_path: Path) -> dict:
     return total
 
 
+def is_compile_test(case: ET.Element) -> bool:
+    classname, name = case.get("classname", ""), case.get("name", "")
+    if classname == COMPILE_MODULE or classname.startswith(COMPILE_MODULE + "."):
+        return True
+    if classname == COMPILE_PROPERTIES_MODULE:
+        return any(name.endswith(f"[{prop}]") for prop in COMPILE_PROPERTIES)
+    return False
+
+
+def n_tests(n: int) -> str:
+    return f"{n} test" + ("" if n == 1 else "s")
+
+
+def compile_path(xml_path: Path) -> str:
+    """Whether the env tested the torch.compile path: tested (N tests), skipped: <reason>, or FAILED."""
+    passed, failed, reasons = 0, 0, {}
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        if not is_compile_test(case):
+            continue
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+        elif (skip := case.find("skipped")) is not None:
+            reason = skip.get("message") or (skip.text or "").strip() or "no reason given"
+            if FLAG_SKIP not in reason:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        else:
+            passed += 1
+    skipped = sum(reasons.values())
+    if failed:
+        return f"FAILED ({failed} of {n_tests(failed + passed + skipped)})"
+    if passed:
+        return f"tested ({n_tests(passed)}" + (f", +{skipped} skipped" if skipped else "") + ")"
+    if reasons:
+        # the commonest reason; the others are rare enough to count only
+        reason = max(reasons, key=reasons.get)
+        others = f" (+{skipped - reasons[reason]} skipped otherwise)" if skipped > reasons[reason] else ""
+        return f"skipped: {reason}{others}"
+    return "not tested (no compile tests)"
+
+
+def cell(text: str) -> str:
+    """text as one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
 def row(env: str, junit_dir: Path) -> list[str]:
     xml, ver = junit_dir / f"{env}.xml", junit_dir / f"{env}.versions.json"
     v = json.loads(ver.read_text()) if ver.exists() else {}
     cells = [f"`{env}`"] + [v.get(k) or "—" for k in ("python", "torch", "numpy", "scipy")]
     if not xml.exists() or (ver.exists() and xml.stat().st_mtime < ver.stat().st_mtime):
         # no env at all (e.g. interpreter or install missing) vs. env whose pytest never finished
-        return [*cells, "missing" if not v else "error", "—", "—", "—", "—"]
+        return [*cells, "missing" if not v else "error", "—", "—", "—", "—", "—"]
     s = suite_stats(xml)
     bad = s["failures"] + s["errors"]
     ran = s["tests"] - s["skipped"]
     result = "fail" if bad else ("pass" if ran else "no tests")
     tests = f"{ran}" + (f" (+{s['skipped']} skipped)" if s["skipped"] else "")
     examples = "—" if s["examples"] is None else f"{s['examples']:,}"
-    return [*cells, result, tests, str(bad), examples, f"{s['time']:.0f} s"]
+    return [*cells, result, tests, str(bad), examples, f"{s['time']:.0f} s", cell(compile_path(xml))]
 
 
 def table(junit_dir: Path, tox_ini: Path, labels: list[str] | None = None) -> tuple[str, bool]:
@@ -109,7 +167,19 @@ def table(junit_dir: Path, tox_ini: Path, labels: list[str] | None = None) -> tu
         envs += [e for e in expected_envs(tox_ini, label) if e not in ("compat-clean", "report") and e not in envs]
     found = sorted(p.name[: -len(".xml")] for p in junit_dir.glob("*.xml"))
     envs += [e for e in found if e not in envs]  # e.g. `py`, or envs run by hand
-    head = ["env", "Python", "torch", "NumPy", "SciPy", "result", "tests", "failures", "examples", "time"]
+    head = [
+        "env",
+        "Python",
+        "torch",
+        "NumPy",
+        "SciPy",
+        "result",
+        "tests",
+        "failures",
+        "examples",
+        "time",
+        "torch.compile path",
+    ]
     rows = [row(e, junit_dir) for e in envs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
