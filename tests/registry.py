@@ -20,23 +20,25 @@ import torch.nn.functional as F
 
 import npext
 from npext._bridge import compute_dtype  # noqa: F401 (the dtype NumPy computes in: half-precision tolerances)
-from npext._kernels import HAS_CUSTOM_OPS, uses_fft
+from npext._kernels import uses_fft
 from npext.conv import _ConvolveFull, _CorrelateValid
 from npext.fft import _RFFT2, _RFFT2Adjoint
 from npext.testing import GRID_STEP, FunctionUnderTest, eps, sum_tolerance
+from npext.testing.compile import COMPILE_SKIP_REASON
 from strategies import conv_cases, convolve_cases, correlate_cases, fft_cases, rfft2_adjoint_cases, rfft2_cases
 from strategies.shapes import SMALL_MAX_SIDE
 from tests.laws import CONV_LAWS, FFT_LAWS, fft_tolerance
 
 # Every npext Function supports everything: a backward built from Functions
 # (any order), a jvp staticmethod and a vmap staticmethod.
-# compile needs torch.library.custom_op (torch >= 2.4): before it the compile
-# properties are skipped, with the flag named in the reason
+# compile needs torch.library.custom_op (torch >= 2.4) and Dynamo on this Python
+# (COMPILE_SKIP_REASON): elsewhere the compile properties are skipped, with the
+# flag named in the reason
 SUPPORTS_ALL = {
     "supports_gradgrad": True,
     "supports_forward_ad": True,
     "supports_vmap": True,
-    "supports_compile": HAS_CUSTOM_OPS,
+    "supports_compile": COMPILE_SKIP_REASON is None,
 }
 
 
