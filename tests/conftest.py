@@ -73,13 +73,22 @@ def pytest_runtest_call(item):
 def pytest_collection_modifyitems(session, config, items):
     """Decisive tests first, the catalogue last: a broken Function turns red in seconds under -x.
 
-    The catalogue hunts every mutant (minutes), and the inductor tests compile
-    C++; everything else is run first, in collection order.
+    First the cheap properties over the registry (shape, dtype, the oracle for
+    the output and every gradient, layouts: a wrong forward or backward fails
+    one of them at the first example), then the rest in collection order, then
+    the inductor tests (they compile C++) and the wheel test, and the catalogue,
+    which hunts every mutant (minutes), last.
     """
+    from npext.testing import PROPERTIES
+
+    quick = {p.name for p in PROPERTIES if not p.small_cases and "supports_compile" not in p.requires}
 
     def cost(item):
         if item.get_closest_marker("catalogue"):
+            return 3
+        if item.get_closest_marker("slow_compile") or item.get_closest_marker("installed_wheel"):
             return 2
-        return 1 if item.get_closest_marker("slow_compile") or item.get_closest_marker("installed_wheel") else 0
+        callspec = getattr(item, "callspec", None)
+        return 0 if callspec and callspec.params.get("property_name") in quick else 1
 
     items.sort(key=cost)  # stable: collection order within each group
