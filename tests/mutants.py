@@ -488,11 +488,11 @@ class GradInputOffPast7x7Filter(Conv):
         return _off_past(grad_input, ctx.saved_tensors[1].numel(), 49), grad_filter, grad_bias
 
 
-class FFTGradOffPast256(RFFT2AbsFunction):
+class FFTGradOffPast64(RFFT2AbsFunction):
     @staticmethod
     def backward(ctx, grad_output):
         grad = RFFT2AbsFunction.backward(ctx, grad_output)
-        return _off_past(grad, grad.numel(), 256)
+        return _off_past(grad, grad.numel(), 64)
 
 
 SIZE_CATALOGUE = [
@@ -500,7 +500,9 @@ SIZE_CATALOGUE = [
     conv_mutant(GradInputOffPast256, "grad_input is off by 1e-6 past 256 input elements"),
     conv_mutant(GradFilterOffPast256, "grad_filter is off by 1e-6 past 256 input elements"),
     conv_mutant(GradInputOffPast7x7Filter, "grad_input is off by 1e-6 once the filter has more than 49 elements"),
-    fft_mutant(FFTGradOffPast256, "the |rfft2| input gradient is off by 1e-6 past 256 input elements"),
+    # past 8x8, the small cases' largest: a 1e-6 error shows only in float64 next to
+    # an FFT's error, so this one needs the large float64 cases, past 256 elements too rare
+    fft_mutant(FFTGradOffPast64, "the |rfft2| input gradient is off by 1e-6 past 64 input elements"),
 ]
 CATALOGUE = CATALOGUE + SIZE_CATALOGUE
 

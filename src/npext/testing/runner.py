@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import Flaky, NoSuchExample
 
 from .properties import PROPERTIES, Property, all_properties
 
@@ -139,4 +139,9 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
         find(entry.case_strategy(large=not prop.small_cases), fails, settings=search)
     except NoSuchExample:
         return Hunt(prop.name, False, time.perf_counter() - start, tried)
+    except Flaky:
+        # the property failed on a case and passed when Hypothesis replayed it: it
+        # did fail, so the version is caught; a correct Function must never do this
+        # (its hunts are the control), and the error says it was not reproducible
+        first["error"] = "Flaky (failed, then passed on the replay): " + first.get("error", "")
     return Hunt(prop.name, True, first["seconds"], first["examples"], first["error"])
