@@ -381,3 +381,20 @@ def test_an_unrecorded_building_block_calls_only_forward():
         assert conv._block(Block, 1, 2) == ("forward", 1, 2)
     with torch.enable_grad():
         assert conv._block(Block, 1, 2) == ("apply", 1, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["valid", "full"])
+@pytest.mark.parametrize(
+    "image, kernel_shape", [((29, 29), (7, 7)), ((37, 23), (11, 4)), ((2, 3, 45, 31), (1, 3, 9, 14))]
+)
+def test_the_fft_path_is_scipy_fftconvolve_bit_for_bit(image, kernel_shape, mode, dtype):
+    """``_fft_convolve`` computes what fftconvolve does, the same way: same padding, same slice, same bits."""
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(3)
+    x, k = rng.uniform(-1, 1, image).astype(dtype), rng.uniform(-1, 1, kernel_shape).astype(dtype)
+    want = fftconvolve(x, k, mode=mode, axes=(-2, -1))
+    got = _kernels._fft_convolve(x, k, mode)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want)
