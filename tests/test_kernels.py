@@ -398,3 +398,35 @@ def test_the_fft_path_is_scipy_fftconvolve_bit_for_bit(image, kernel_shape, mode
     got = _kernels._fft_convolve(x, k, mode)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert np.array_equal(got, want)
+
+
+def test_never_compiling_is_false():
+    """torch 2.0-2.2's stand-in for torch.compiler.is_compiling: they cannot compile npext's ops."""
+    assert _kernels._never_compiling() is False
+
+
+@pytest.mark.skipif(not _kernels.HAS_CUSTOM_OPS, reason="torch < 2.4: the kernels are the bodies themselves")
+def test_define_and_register_autograd_make_a_complete_op():
+    """What import does for the four kernels, done once more on a fresh name, then checked.
+
+    The registrations run at import, before a test can look: this defines an
+    op from correlate_valid's parts and checks its values, fake kernel, vmap
+    rule and gradient (opcheck: schema, fake, autograd registration, AOT).
+    """
+    import uuid
+
+    from npext import conv
+
+    name = f"correlate_valid_{uuid.uuid4().hex[:12]}"  # a process may define it more than once
+    op = _kernels._define(name, *_kernels._KERNELS["correlate_valid"])
+    _kernels.register_autograd(op, conv._CorrelateValid)
+    assert op is not _kernels._correlate_valid
+    generator = torch.Generator().manual_seed(4)
+    x, k = grid(generator, (6, 5)), grid(generator, (2, 3))
+    assert torch.equal(op(x, k), _kernels._correlate_valid(x, k))
+    batch = torch.stack([x, -x, 2 * x])
+    assert torch.equal(torch.func.vmap(op, in_dims=(0, None))(batch, k), _kernels._correlate_valid(batch, k))
+    x.requires_grad_()
+    (grad,) = torch.autograd.grad(op(x, k), x, torch.ones(5, 3, dtype=x.dtype))
+    assert torch.equal(grad, _kernels._convolve_full(torch.ones(5, 3, dtype=x.dtype), k))
+    torch.library.opcheck(op, (x, k.requires_grad_()))
