@@ -255,6 +255,12 @@ def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defi
 
     assert str(Kept.__dict__["forward"].__func__.__signature__) == "(y, /)"
 
+    class Plain(CompilableFunction):  # a forward without @staticmethod: apply still calls cls.forward(...)
+        def forward(x, k):
+            return x * k
+
+    assert str(Plain.__dict__["forward"].__signature__) == "(x, k)"
+
     x = torch.arange(3.0)
     compiled_scale = torch.compile(lambda t: Scale.apply(t, 3.0), backend="eager", fullgraph=True)
     assert torch.equal(compiled_scale(x), 3 * x)
