@@ -418,14 +418,23 @@ def test_define_and_register_autograd_make_a_complete_op():
     from npext import conv
 
     name = f"correlate_valid_{uuid.uuid4().hex[:12]}"  # a process may define it more than once
-    op = _kernels._define(name, *_kernels._KERNELS["correlate_valid"])
+    schema, body, fake, core_dims = _kernels._KERNELS["correlate_valid"]
+    calls = []
+
+    def counted(x, k):
+        calls.append(tuple(x.shape))
+        return body(x, k)
+
+    op = _kernels._define(name, schema, counted, fake, core_dims)
     _kernels.register_autograd(op, conv._CorrelateValid)
     assert op is not _kernels._correlate_valid
     generator = torch.Generator().manual_seed(4)
     x, k = grid(generator, (6, 5)), grid(generator, (2, 3))
     assert torch.equal(op(x, k), _kernels._correlate_valid(x, k))
     batch = torch.stack([x, -x, 2 * x])
+    calls.clear()
     assert torch.equal(torch.func.vmap(op, in_dims=(0, None))(batch, k), _kernels._correlate_valid(batch, k))
+    assert calls == [(3, 6, 5)]  # the vmap rule: one call for the whole batch
     x.requires_grad_()
     (grad,) = torch.autograd.grad(op(x, k), x, torch.ones(5, 3, dtype=x.dtype))
     assert torch.equal(grad, _kernels._convolve_full(torch.ones(5, 3, dtype=x.dtype), k))
