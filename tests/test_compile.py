@@ -209,3 +209,58 @@ def test_op_vmap_rule_equals_loop(name, data):
         [op(*[a[i] if d == 0 else a for a, d in zip(stacked, in_dims, strict=False)]) for i in range(3)]
     )
     assert_close(actual, expected, rtol=0, atol=0)
+
+
+def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defined():
+    """CompilableFunction.__init_subclass__, on a class defined here (npext's own were defined at import).
+
+    Its forward gets its signature computed once, an existing one is kept, a
+    subclass without a forward is fine, and Dynamo writes the class into the
+    graph: without that it would trace the Function and refuse its jvp.
+    """
+    import inspect
+
+    from npext._compile import CompilableFunction
+
+    class Intermediate(CompilableFunction):  # no forward of its own
+        pass
+
+    def scale_forward(x, scale=2.0):
+        return x * scale
+
+    class Scale(Intermediate):
+        forward = staticmethod(scale_forward)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.scale = inputs[1]
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * ctx.scale, None
+
+        @staticmethod
+        def jvp(ctx, tangent, _):
+            return tangent * ctx.scale
+
+    assert "__signature__" in scale_forward.__dict__ and str(scale_forward.__signature__) == "(x, scale=2.0)"
+
+    def presigned(x):
+        return x
+
+    presigned.__signature__ = inspect.Signature([inspect.Parameter("y", inspect.Parameter.POSITIONAL_ONLY)])
+
+    class Kept(CompilableFunction):
+        forward = staticmethod(presigned)
+
+    assert str(Kept.__dict__["forward"].__func__.__signature__) == "(y, /)"
+
+    class Plain(CompilableFunction):  # a forward without @staticmethod: apply still calls cls.forward(...)
+        def forward(x, k):
+            return x * k
+
+    assert str(Plain.__dict__["forward"].__signature__) == "(x, k)"
+
+    x = torch.arange(3.0)
+    compiled_scale = torch.compile(lambda t: Scale.apply(t, 3.0), backend="eager", fullgraph=True)
+    assert torch.equal(compiled_scale(x), 3 * x)

@@ -225,3 +225,217 @@ def test_the_function_on_both_sides_of_the_forward_switch_matches_the_oracle(sha
     assert_close(grads[1].double(), want_grads[1], **fft_tolerance_for_correlation(dtype, x, g))
     # the bias gradient is a torch sum of grad_output: n terms of size <= 1
     assert_close(grads[2].double(), want_grads[2], rtol=0, atol=g.numel() ** 2 * torch.finfo(dtype).eps)
+
+
+# ------------------------------------------------------------ the cost model's inputs
+
+
+@pytest.fixture(autouse=True)
+def _ask_the_cost_model_afresh():
+    """``method`` caches its answers by shape: clear them so each test here reaches ``method_costs``.
+
+    Without this, a test asks the cache that earlier tests filled (mutmut forks
+    its mutants from a process that has run the whole suite once), and a wrong
+    cost model would go unnoticed for every shape seen before.
+    """
+    _kernels._method.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["valid", "full"])
+@pytest.mark.parametrize("image, kernel_shape", [((40, 40), (3, 3)), ((9, 30), (4, 2)), ((3, 3), (38, 38))])
+def test_the_cost_model_reads_one_image_of_batched_shapes(image, kernel_shape, mode):
+    """Leading batch dims change nothing: each image is computed as it would be alone."""
+    alone = _kernels.method_costs(image, kernel_shape, mode)
+    for batch_x, batch_k in [((5,), ()), ((2, 3), (3,)), ((1,), (4, 1))]:
+        x_shape, k_shape = (*batch_x, *image), (*batch_k, *kernel_shape)
+        assert _kernels.method_costs(x_shape, k_shape, mode) == alone
+        assert _kernels.direct_products(x_shape, k_shape, mode) == _kernels.direct_products(image, kernel_shape, mode)
+        assert _kernels.method(x_shape, k_shape, mode) == _kernels.method(image, kernel_shape, mode)
+
+
+def test_direct_products_count_one_image_of_either_mode():
+    # valid: (9-4+1) * (30-2+1) outputs of 8 taps; full: 9*30 image elements times 8 taps
+    assert _kernels.direct_products((9, 30), (4, 2), "valid") == 8 * 6 * 29
+    assert _kernels.direct_products((9, 30), (4, 2), "full") == 8 * 9 * 30
+    costs = _kernels.method_costs((9, 30), (4, 2), "full")
+    assert costs["scipy"] == 10_000 + 4 * 8 * 9 * 30
+    assert costs["taps"] == 8 * 5_000 + 1.2 * 8 * 9 * 30
+    assert costs["fft"] == 80_000 + 2.5 * 12 * 31 * math.log2(12 * 31)
+
+
+# ------------------------------------------------------------ the loops on a grid: exact, batched as alone
+
+
+def grid(generator, shape):
+    """Multiples of 1/16 in [-1, 1]: products and sums of a few hundred are exact in float32 and float64."""
+    return torch.randint(-16, 17, shape, generator=generator, dtype=torch.float64) / 16
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "image, kernel_shape, mode",
+    [
+        ((9, 7), (2, 3), "valid"),  # taps, non-square: rows and columns of the filter told apart
+        ((5, 4), (4, 2), "valid"),  # 8 taps, 6 positions: the loop over positions
+        ((6, 5), (2, 3), "full"),  # the filter is the smaller operand
+        ((2, 3), (6, 5), "full"),  # the image is
+    ],
+)
+def test_the_loops_are_exact_on_grid_values_batched_or_alone(image, kernel_shape, mode, dtype):
+    """Exact sums (values on a 1/16 grid) equal the oracle bit for bit, alone and in a broadcast batch."""
+    generator = torch.Generator().manual_seed(1)
+    x, k = grid(generator, (3, 1, *image)).to(dtype), grid(generator, (2, *kernel_shape)).to(dtype)
+    loop = _kernels._loop_valid if mode == "valid" else _kernels._loop_full
+    batched = torch.from_numpy(loop(x.numpy(), k.numpy()))
+    assert batched.shape[:2] == (3, 2) and batched.dtype == dtype
+    for i in range(3):
+        for j in range(2):
+            alone = torch.from_numpy(loop(x[i, 0].numpy(), k[j].numpy()))
+            assert torch.equal(alone, oracle(x[i, 0], k[j], mode).to(dtype))
+            assert torch.equal(batched[i, j], alone)
+
+
+# ------------------------------------------------------------ the plain-eager shortcuts
+
+
+def test_the_eager_shortcut_and_the_op_give_the_same_bits():
+    generator = torch.Generator().manual_seed(2)
+    x, k = torch.rand(12, 10, generator=generator) - 0.5, torch.rand(3, 4, generator=generator) - 0.5
+    spectrum = _kernels.rfft2(x)
+    for eager, op, args in [
+        (_kernels.eager.correlate_valid, _kernels.correlate_valid, (x, k)),
+        (_kernels.eager.convolve_full, _kernels.convolve_full, (x, k)),
+        (_kernels.eager.rfft2, _kernels.rfft2, (x,)),
+        (_kernels.eager.rfft2_adjoint, _kernels.rfft2_adjoint, (spectrum, 10)),
+    ]:
+        assert torch.equal(eager(*args), op(*args))
+
+
+class _Subclass(torch.Tensor):
+    pass
+
+
+class _Recording(torch.utils._python_dispatch.TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def test_plain_eager_means_plain_tensors_and_nothing_watching(monkeypatch):
+    x = torch.ones(3, 3)
+    assert _kernels._plain_eager((x, x))
+    assert _kernels._plain_eager((x, 4))  # an int argument (rfft2_adjoint's width) is no tensor
+    assert not _kernels._plain_eager((x, x.to("meta")))  # the fake kernel's business
+    assert not _kernels._plain_eager((x.as_subclass(_Subclass), x))
+    assert torch.func.vmap(lambda t: torch.tensor(_kernels._plain_eager((t, x))))(x).tolist() == [False] * 3
+    with _Recording():
+        inside_mode = _kernels._plain_eager((x, x))
+    assert not inside_mode
+    monkeypatch.setattr(_kernels, "is_compiling", lambda: True)
+    assert not _kernels._plain_eager((x, x))
+
+
+@pytest.mark.skipif(not _kernels.HAS_CUSTOM_OPS, reason="torch < 2.4: the kernels are the bodies themselves")
+def test_eager_or_op_calls_the_body_in_plain_eager_and_the_op_otherwise():
+    def op(*args):
+        return "op"
+
+    def _correlate_valid(*args):
+        return "body"
+
+    call = _kernels._eager_or_op(op, _correlate_valid)
+    assert call.__name__ == call.__qualname__ == "correlate_valid"
+    x = torch.ones(3, 3)
+    assert call(x, x) == "body"
+    assert call(x, x.to("meta")) == "op"
+
+
+def test_a_building_block_is_recorded_only_where_something_may_differentiate_it(monkeypatch):
+    """``_recorded``: grad mode, a torch.func transform, a forward-AD level or compiling; else not."""
+    from npext import conv
+
+    with torch.no_grad():
+        assert not conv._recorded()
+        with torch.enable_grad():
+            assert conv._recorded()
+        with torch.autograd.forward_ad.dual_level():
+            assert conv._recorded()
+        x = torch.ones(2)
+        assert torch.func.vmap(lambda t: torch.tensor(conv._recorded()))(x).tolist() == [True, True]
+        monkeypatch.setattr(_kernels, "is_compiling", lambda: True)
+        assert conv._recorded()
+
+
+def test_an_unrecorded_building_block_calls_only_forward():
+    from npext import conv
+
+    class Block:
+        @staticmethod
+        def apply(a, b):
+            return ("apply", a, b)
+
+        @staticmethod
+        def forward(a, b):
+            return ("forward", a, b)
+
+    with torch.no_grad():
+        assert conv._block(Block, 1, 2) == ("forward", 1, 2)
+    with torch.enable_grad():
+        assert conv._block(Block, 1, 2) == ("apply", 1, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["valid", "full"])
+@pytest.mark.parametrize(
+    "image, kernel_shape", [((29, 29), (7, 7)), ((37, 23), (11, 4)), ((2, 3, 45, 31), (1, 3, 9, 14))]
+)
+def test_the_fft_path_is_scipy_fftconvolve_bit_for_bit(image, kernel_shape, mode, dtype):
+    """``_fft_convolve`` computes what fftconvolve does, the same way: same padding, same slice, same bits."""
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(3)
+    x, k = rng.uniform(-1, 1, image).astype(dtype), rng.uniform(-1, 1, kernel_shape).astype(dtype)
+    want = fftconvolve(x, k, mode=mode, axes=(-2, -1))
+    got = _kernels._fft_convolve(x, k, mode)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
+def test_never_compiling_is_false():
+    """torch 2.0-2.2's stand-in for torch.compiler.is_compiling: they cannot compile npext's ops."""
+    assert _kernels._never_compiling() is False
+
+
+@pytest.mark.skipif(not _kernels.HAS_CUSTOM_OPS, reason="torch < 2.4: the kernels are the bodies themselves")
+def test_define_and_register_autograd_make_a_complete_op():
+    """What import does for the four kernels, done once more on a fresh name, then checked.
+
+    The registrations run at import, before a test can look: this defines an
+    op from correlate_valid's parts and checks its values, fake kernel, vmap
+    rule and gradient (opcheck: schema, fake, autograd registration, AOT).
+    """
+    import uuid
+
+    from npext import conv
+
+    name = f"correlate_valid_{uuid.uuid4().hex[:12]}"  # a process may define it more than once
+    schema, body, fake, core_dims = _kernels._KERNELS["correlate_valid"]
+    calls = []
+
+    def counted(x, k):
+        calls.append(tuple(x.shape))
+        return body(x, k)
+
+    op = _kernels._define(name, schema, counted, fake, core_dims)
+    _kernels.register_autograd(op, conv._CorrelateValid)
+    assert op is not _kernels._correlate_valid
+    generator = torch.Generator().manual_seed(4)
+    x, k = grid(generator, (6, 5)), grid(generator, (2, 3))
+    assert torch.equal(op(x, k), _kernels._correlate_valid(x, k))
+    batch = torch.stack([x, -x, 2 * x])
+    calls.clear()
+    assert torch.equal(torch.func.vmap(op, in_dims=(0, None))(batch, k), _kernels._correlate_valid(batch, k))
+    assert calls == [(3, 6, 5)]  # the vmap rule: one call for the whole batch
+    x.requires_grad_()
+    (grad,) = torch.autograd.grad(op(x, k), x, torch.ones(5, 3, dtype=x.dtype))
+    assert torch.equal(grad, _kernels._convolve_full(torch.ones(5, 3, dtype=x.dtype), k))
+    torch.library.opcheck(op, (x, k.requires_grad_()))

@@ -160,7 +160,7 @@ class RFFT2AbsFunction(CompilableFunction):
         return _magnitude(parts).to(input.dtype), 0
 
 
-def rfft2_abs(input: torch.Tensor) -> torch.Tensor:
+def rfft2_abs(input: torch.Tensor) -> torch.Tensor:  # pragma: no mutate block (see ScipyConv2d.forward)
     """``|rfft2(input)|`` for a real (H, W) tensor, with the correct gradient."""
     return RFFT2AbsFunction.apply(input)
 
