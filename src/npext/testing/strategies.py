@@ -102,6 +102,11 @@ def float_tensors(
     one case has the same values in float32 and float64, and a float32
     result can be compared with a float64 oracle's. Values shrink towards 0.
     """
+    return _float_tensors(_checked_tensor_args(shape, dtype, layout, bound), dtype, layout, bound)
+
+
+def _checked_tensor_args(shape, dtype, layout, bound) -> tuple:
+    """The shape as a tuple, after checking the arguments float_tensors and grid_tensors share."""
     if not bound > 0:
         raise ValueError(f"bound must be > 0, got {bound!r}")
     shape = tuple(shape)
@@ -111,19 +116,24 @@ def float_tensors(
         _check_dtype(dtype)
     if not isinstance(layout, st.SearchStrategy) and layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    return _float_tensors(shape, dtype, layout, bound)
+    return shape
 
 
-@st.composite
-def _float_tensors(draw, shape, dtype, layout, bound):
-    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=32)
-    array = draw(hnp.arrays(np.float32, shape, elements=elements))
+def _laid_out(draw, array, dtype, layout) -> torch.Tensor:
+    """``array`` as a tensor of ``dtype`` in ``layout``, either of which may be a strategy to draw."""
     if isinstance(dtype, st.SearchStrategy):
         dtype = draw(dtype)
         _check_dtype(dtype)
     if isinstance(layout, st.SearchStrategy):
         layout = draw(layout)
     return with_layout(array, dtype, layout)
+
+
+@st.composite
+def _float_tensors(draw, shape, dtype, layout, bound):
+    elements = st.floats(-bound, bound, allow_nan=False, allow_infinity=False, width=32)
+    array = draw(hnp.arrays(np.float32, shape, elements=elements))
+    return _laid_out(draw, array, dtype, layout)
 
 
 #: The spacing of ``grid_tensors``' values by default: multiples of 1/16.
@@ -144,17 +154,9 @@ def grid_tensors(
     integer: fast for any shape, and shrinking goes to seed 0 (the shape,
     drawn separately, is what shrinks to the smallest failing size).
     """
-    if not bound > 0:
-        raise ValueError(f"bound must be > 0, got {bound!r}")
+    shape = _checked_tensor_args(shape, dtype, layout, bound)
     if not (step > 0 and math.frexp(step)[0] == 0.5):
         raise ValueError(f"step must be a power of two, got {step!r}")
-    shape = tuple(shape)
-    for side in shape:
-        _check_int("every side of shape", side, 0)
-    if not isinstance(dtype, st.SearchStrategy):
-        _check_dtype(dtype)
-    if not isinstance(layout, st.SearchStrategy) and layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     return _grid_tensors(shape, dtype, layout, step, bound)
 
 
@@ -163,9 +165,4 @@ def _grid_tensors(draw, shape, dtype, layout, step, bound):
     seed = draw(st.integers(0, 2**32 - 1), label="seed")
     steps = int(bound / step)
     array = np.random.default_rng(seed).integers(-steps, steps, size=shape, endpoint=True) * step
-    if isinstance(dtype, st.SearchStrategy):
-        dtype = draw(dtype)
-        _check_dtype(dtype)
-    if isinstance(layout, st.SearchStrategy):
-        layout = draw(layout)
-    return with_layout(array, dtype, layout)
+    return _laid_out(draw, array, dtype, layout)
