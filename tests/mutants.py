@@ -35,6 +35,8 @@ class Mutant:
     story: str
     entry: FunctionUnderTest
     family: str  # 'conv' or 'fft': which Function it is a wrong version of
+    #: the property made for this mistake: hunted first, so a CI run's verdict costs one hunt
+    caught_by: str
     #: None, or a callable giving the reason this torch cannot show the bug (the test is skipped)
     not_a_bug_here: Callable[[], str | None] | None = None
 
@@ -391,58 +393,122 @@ class FFTVmapWrongOutDims(RFFT2AbsFunction):
         return output, 1
 
 
-def conv_mutant(cls, story):
-    return Mutant(cls.__name__, story, CONV.with_apply(cls.apply, name=cls.__name__), "conv")
+def conv_mutant(cls, story, caught_by):
+    return Mutant(cls.__name__, story, CONV.with_apply(cls.apply, name=cls.__name__), "conv", caught_by)
 
 
-def fft_mutant(cls, story):
-    return Mutant(cls.__name__, story, RFFT2_ABS.with_apply(cls.apply, name=cls.__name__), "fft")
+def fft_mutant(cls, story, caught_by):
+    return Mutant(cls.__name__, story, RFFT2_ABS.with_apply(cls.apply, name=cls.__name__), "fft", caught_by)
 
 
 CATALOGUE = [
     Mutant(
-        "BadFFTFunction", "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=", BAD_FFT, "fft"
+        "BadFFTFunction",
+        "the tutorial's own FFT backward: irfft2(grad_output), no phase, scale or s=",
+        BAD_FFT,
+        "fft",
+        "gradients_match_oracle",
     ),
     conv_mutant(
-        GradInputWithoutFlip, "grad_input correlates with the filter instead of convolving: the flip is forgotten"
+        GradInputWithoutFlip,
+        "grad_input correlates with the filter instead of convolving: the flip is forgotten",
+        "gradients_match_oracle",
     ),
-    conv_mutant(GradInputFlipsOneAxis, "the filter is flipped with w[::-1], which flips the rows only"),
-    conv_mutant(GradInputSameMode, "grad_input uses 'same' mode instead of 'full'"),
-    conv_mutant(ForwardFullMode, "the forward correlates in 'full' mode instead of 'valid'"),
-    conv_mutant(ForwardSameMode, "the forward correlates in 'same' mode instead of 'valid'"),
-    conv_mutant(GradInputSwappedPadding, "grad_input pads grad_output by (kw-1, kh-1): height and width swapped"),
-    conv_mutant(GradInputOffByOnePadding, "grad_input pads one row too many on top, one too few below"),
     conv_mutant(
-        GradFilterArgumentsSwapped, "grad_filter is correlate2d(grad_output, input): SciPy swaps them back, flipped"
+        GradInputFlipsOneAxis, "the filter is flipped with w[::-1], which flips the rows only", "gradients_match_oracle"
     ),
-    conv_mutant(GradFilterTransposed, "grad_filter is computed on transposed arrays and reshaped back"),
-    conv_mutant(GradBiasMean, "grad_bias is the mean of grad_output instead of its sum"),
+    conv_mutant(GradInputSameMode, "grad_input uses 'same' mode instead of 'full'", "gradients_match_oracle"),
+    conv_mutant(ForwardFullMode, "the forward correlates in 'full' mode instead of 'valid'", "output_shape"),
+    conv_mutant(ForwardSameMode, "the forward correlates in 'same' mode instead of 'valid'", "output_shape"),
     conv_mutant(
-        TutorialFloat32Cast, "the tutorial's .to(torch.float) on grad_filter and grad_bias: float64 precision lost"
+        GradInputSwappedPadding,
+        "grad_input pads grad_output by (kw-1, kh-1): height and width swapped",
+        "gradients_match_oracle",
     ),
-    conv_mutant(GradFloat32RoundTrip, "every gradient passes through float32 on the way back"),
-    conv_mutant(OddWidthLastColumnLost, "grad_input loses its last column when the input width is odd"),
-    conv_mutant(ThinGradientTransposed, "squeeze + atleast_2d turns an N x 1 grad_output into 1 x N"),
-    conv_mutant(Float32GradientInHalf, "float32 grad_input is computed in float16 'to save memory'"),
-    conv_mutant(AssumesContiguousInput, "the forward reads the input's memory as if it were row-major contiguous"),
-    conv_mutant(ModifiesGradOutputInPlace, "backward flips grad_output in place (a NumPy view of it)"),
-    conv_mutant(ConvolutionNotCorrelation, "convolution instead of correlation, with gradients consistent with it"),
-    conv_mutant(BiasAddedTwice, "the bias is added twice, and its gradient doubled to match"),
-    conv_mutant(ConvOutputAlwaysFloat32, "the output is always float32, whatever the inputs' dtype"),
-    conv_mutant(BackwardInNumpyOnly, "a correct NumPy backward: second derivatives silently zero, no vmap"),
-    conv_mutant(JvpForgetsBiasTangent, "the jvp forgets the bias tangent"),
-    conv_mutant(VmapWrongOutDims, "the vmap rule returns the batch last but says out_dims=0"),
-    conv_mutant(VmapIgnoresBatchDimPosition, "the vmap rule assumes every batch dimension is dimension 0"),
-    fft_mutant(FFTBackwardInNumpyOnly, "a correct NumPy FFT backward: second derivatives silently zero, no vmap"),
-    fft_mutant(FFTWithoutPhase, "the FFT backward forgets the phase X / |X| of d|X|"),
-    fft_mutant(FFTAdjointWithoutHalving, "the rfft2 adjoint forgets that irfft2 doubles the interior columns"),
-    fft_mutant(FFTAdjointWithoutShape, "irfft2 without s=: right for even widths, wrong shape for odd"),
-    fft_mutant(FFTAdjointDefaultNorm, "the adjoint uses irfft2's default 1/N normalisation"),
-    fft_mutant(FFTPhaseConjugated, "the backward multiplies by conj(X) / |X| instead of X / |X|"),
-    fft_mutant(FFTForwardOrthoNorm, "forward uses norm='ortho', with gradients consistent with it"),
-    fft_mutant(FFTOutputAlwaysFloat32, "the FFT output is always float32"),
-    fft_mutant(FFTJvpRealPartOnly, "the jvp returns Re(dX) instead of the projection of dX on the phase"),
-    fft_mutant(FFTVmapWrongOutDims, "the FFT vmap rule transposes the batch but reports out_dims wrongly"),
+    conv_mutant(
+        GradInputOffByOnePadding, "grad_input pads one row too many on top, one too few below", "gradients_match_oracle"
+    ),
+    conv_mutant(
+        GradFilterArgumentsSwapped,
+        "grad_filter is correlate2d(grad_output, input): SciPy swaps them back, flipped",
+        "gradients_match_oracle",
+    ),
+    conv_mutant(
+        GradFilterTransposed, "grad_filter is computed on transposed arrays and reshaped back", "gradients_match_oracle"
+    ),
+    conv_mutant(GradBiasMean, "grad_bias is the mean of grad_output instead of its sum", "gradients_match_oracle"),
+    conv_mutant(
+        TutorialFloat32Cast,
+        "the tutorial's .to(torch.float) on grad_filter and grad_bias: float64 precision lost",
+        "gradients_match_oracle",
+    ),
+    conv_mutant(
+        GradFloat32RoundTrip, "every gradient passes through float32 on the way back", "gradients_match_oracle"
+    ),
+    conv_mutant(
+        OddWidthLastColumnLost, "grad_input loses its last column when the input width is odd", "gradients_match_oracle"
+    ),
+    conv_mutant(
+        ThinGradientTransposed, "squeeze + atleast_2d turns an N x 1 grad_output into 1 x N", "gradients_match_oracle"
+    ),
+    conv_mutant(
+        Float32GradientInHalf, "float32 grad_input is computed in float16 'to save memory'", "batched_vjp_matches_loop"
+    ),
+    conv_mutant(
+        AssumesContiguousInput,
+        "the forward reads the input's memory as if it were row-major contiguous",
+        "forward_matches_oracle",
+    ),
+    conv_mutant(
+        ModifiesGradOutputInPlace, "backward flips grad_output in place (a NumPy view of it)", "gradients_match_oracle"
+    ),
+    conv_mutant(
+        ConvolutionNotCorrelation,
+        "convolution instead of correlation, with gradients consistent with it",
+        "forward_matches_oracle",
+    ),
+    conv_mutant(BiasAddedTwice, "the bias is added twice, and its gradient doubled to match", "forward_matches_oracle"),
+    conv_mutant(ConvOutputAlwaysFloat32, "the output is always float32, whatever the inputs' dtype", "output_dtype"),
+    conv_mutant(
+        BackwardInNumpyOnly,
+        "a correct NumPy backward: second derivatives silently zero, no vmap",
+        "batched_vjp_matches_loop",
+    ),
+    conv_mutant(JvpForgetsBiasTangent, "the jvp forgets the bias tangent", "gradcheck_float64"),
+    conv_mutant(VmapWrongOutDims, "the vmap rule returns the batch last but says out_dims=0", "vmap_matches_loop"),
+    conv_mutant(
+        VmapIgnoresBatchDimPosition, "the vmap rule assumes every batch dimension is dimension 0", "vmap_matches_loop"
+    ),
+    fft_mutant(
+        FFTBackwardInNumpyOnly,
+        "a correct NumPy FFT backward: second derivatives silently zero, no vmap",
+        "batched_vjp_matches_loop",
+    ),
+    fft_mutant(FFTWithoutPhase, "the FFT backward forgets the phase X / |X| of d|X|", "gradients_match_oracle"),
+    fft_mutant(
+        FFTAdjointWithoutHalving,
+        "the rfft2 adjoint forgets that irfft2 doubles the interior columns",
+        "gradients_match_oracle",
+    ),
+    fft_mutant(
+        FFTAdjointWithoutShape,
+        "irfft2 without s=: right for even widths, wrong shape for odd",
+        "gradients_match_oracle",
+    ),
+    fft_mutant(FFTAdjointDefaultNorm, "the adjoint uses irfft2's default 1/N normalisation", "gradients_match_oracle"),
+    fft_mutant(
+        FFTPhaseConjugated, "the backward multiplies by conj(X) / |X| instead of X / |X|", "gradients_match_oracle"
+    ),
+    fft_mutant(
+        FFTForwardOrthoNorm, "forward uses norm='ortho', with gradients consistent with it", "forward_matches_oracle"
+    ),
+    fft_mutant(FFTOutputAlwaysFloat32, "the FFT output is always float32", "output_dtype"),
+    fft_mutant(
+        FFTJvpRealPartOnly, "the jvp returns Re(dX) instead of the projection of dX on the phase", "gradcheck_float64"
+    ),
+    fft_mutant(
+        FFTVmapWrongOutDims, "the FFT vmap rule transposes the batch but reports out_dims wrongly", "vmap_matches_loop"
+    ),
 ]
 
 
@@ -496,13 +562,21 @@ class FFTGradOffPast64(RFFT2AbsFunction):
 
 
 SIZE_CATALOGUE = [
-    conv_mutant(OutputOffPast256, "the output is off by 1e-6 (relative) past 256 input elements"),
-    conv_mutant(GradInputOffPast256, "grad_input is off by 1e-6 past 256 input elements"),
-    conv_mutant(GradFilterOffPast256, "grad_filter is off by 1e-6 past 256 input elements"),
-    conv_mutant(GradInputOffPast7x7Filter, "grad_input is off by 1e-6 once the filter has more than 49 elements"),
+    conv_mutant(
+        OutputOffPast256, "the output is off by 1e-6 (relative) past 256 input elements", "forward_matches_oracle"
+    ),
+    conv_mutant(GradInputOffPast256, "grad_input is off by 1e-6 past 256 input elements", "gradients_match_oracle"),
+    conv_mutant(GradFilterOffPast256, "grad_filter is off by 1e-6 past 256 input elements", "gradients_match_oracle"),
+    conv_mutant(
+        GradInputOffPast7x7Filter,
+        "grad_input is off by 1e-6 once the filter has more than 49 elements",
+        "gradients_match_oracle",
+    ),
     # past 8x8, the small cases' largest: a 1e-6 error shows only in float64 next to
     # an FFT's error, so this one needs the large float64 cases, past 256 elements too rare
-    fft_mutant(FFTGradOffPast64, "the |rfft2| input gradient is off by 1e-6 past 64 input elements"),
+    fft_mutant(
+        FFTGradOffPast64, "the |rfft2| input gradient is off by 1e-6 past 64 input elements", "gradients_match_oracle"
+    ),
 ]
 CATALOGUE = CATALOGUE + SIZE_CATALOGUE
 
@@ -653,23 +727,42 @@ if COMPILE_SKIP_REASON is None:
             return from_numpy(np.abs(np.fft.rfft2(to_numpy(input, input.dtype))), input, input.dtype)
 
     COMPILE_CATALOGUE = [
-        conv_mutant(FakeKernelFullShape, "the custom op's fake kernel gives the 'full' shape, the real one 'valid'"),
-        conv_mutant(FakeKernelAlwaysFloat32, "the fake kernel always says float32"),
-        conv_mutant(FakeKernelReadsData, "the fake kernel reads the input's values"),
-        conv_mutant(FakeKernelTransposedStrides, "the fake kernel's output is column-major, the real one row-major"),
-        conv_mutant(ForwardCallsNumpyDirectly, "the forward calls SciPy directly instead of through a custom op"),
         conv_mutant(
-            BackwardCallsNumpyForTheFilter, "the backward computes grad_filter in NumPy: right eagerly, untraceable"
+            FakeKernelFullShape,
+            "the custom op's fake kernel gives the 'full' shape, the real one 'valid'",
+            "fake_tensor_propagation",
         ),
-        conv_mutant(NotAllowedInGraph, "a plain autograd.Function with a jvp: Dynamo refuses it under compile"),
+        conv_mutant(FakeKernelAlwaysFloat32, "the fake kernel always says float32", "fake_tensor_propagation"),
+        conv_mutant(FakeKernelReadsData, "the fake kernel reads the input's values", "fake_tensor_propagation"),
+        conv_mutant(
+            FakeKernelTransposedStrides,
+            "the fake kernel's output is column-major, the real one row-major",
+            "fake_tensor_propagation",
+        ),
+        conv_mutant(
+            ForwardCallsNumpyDirectly,
+            "the forward calls SciPy directly instead of through a custom op",
+            "fake_tensor_propagation",
+        ),
+        conv_mutant(
+            BackwardCallsNumpyForTheFilter,
+            "the backward computes grad_filter in NumPy: right eagerly, untraceable",
+            "batched_vjp_matches_loop",
+        ),
+        conv_mutant(
+            NotAllowedInGraph,
+            "a plain autograd.Function with a jvp: Dynamo refuses it under compile",
+            "compiled_matches_eager",
+        ),
         Mutant(
             "CompiledPathAddsBiasTwice",
             "a separate torch.compile path (is_compiling) adds the bias twice",
             CONV.with_apply(CompiledPathAddsBiasTwice.apply, name="CompiledPathAddsBiasTwice"),
             "conv",
+            "compiled_matches_eager",
             not_a_bug_here=_is_compiling_never_seen_in_a_traced_forward,
         ),
-        fft_mutant(FFTAbsInNumpyUnderCompile, "the FFT forward calls NumPy directly"),
+        fft_mutant(FFTAbsInNumpyUnderCompile, "the FFT forward calls NumPy directly", "fake_tensor_propagation"),
     ]
 
 CATALOGUE = CATALOGUE + COMPILE_CATALOGUE

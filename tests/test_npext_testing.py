@@ -272,6 +272,16 @@ def test_a_users_correct_version_survives_the_same_hunt(entry):
     assert not false_catches, f"{entry.name} wrongly flagged: {false_catches}"
 
 
+def test_hunt_checks_a_catch_against_the_correct_version_on_the_same_case():
+    """hunt(..., control=): a catch is the wrong version's only if the correct one passes that case."""
+    wrong = _declare(CUMSUM, CumsumGradientScaled, {})
+    result = hunt(wrong, "gradients_match_oracle", control=CUMSUM)
+    assert result.caught and not result.control_failed
+    # a control that fails the case too puts the blame on the property
+    blamed = hunt(wrong, "gradients_match_oracle", control=wrong)
+    assert blamed.caught and blamed.control_failed
+
+
 def test_hunt_refuses_a_property_the_flags_rule_out():
     with pytest.raises(ValueError, match="NumpyCumsum declares supports_vmap=False"):
         hunt(CUMSUM, "vmap_matches_loop")

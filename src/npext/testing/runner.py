@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class Hunt:
     seconds: float  # to the first failing example, or the whole search if none
     examples: int  # examples tried up to and including the first failure
     error: str = ""  # first line of the first failure
+    control_failed: bool = False  # the control entry failed on the same case too: the property is at fault
 
 
 def _resolve(entry, prop) -> Property:
@@ -88,7 +90,7 @@ def _resolve(entry, prop) -> Property:
     raise ValueError(f"{entry.name} has no property named {prop!r}")
 
 
-def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
+def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES, control=None) -> Hunt:
     """Search ``entry``'s cases for one on which property ``prop`` fails.
 
     ``prop`` is a ``Property`` or the name of one of the entry's properties.
@@ -101,6 +103,12 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
     failure, not the minimal example (``property_tests`` gives that). Any
     exception counts as a failure: an assertion, gradcheck's, autograd's own.
     Raises ValueError if the property does not apply to the entry's flags.
+
+    ``control`` is the correct version's entry (``hunt(WRONG, prop,
+    control=RIGHT)``): the case that fails first is run on it too, a copy
+    taken before the wrong version could modify it. A catch means something
+    only if the correct version passes that very case; if it fails too, the
+    property (or its tolerance) is at fault, and ``control_failed`` says so.
     """
     prop = _resolve(entry, prop)
     reason = prop.skip_reason(entry)
@@ -113,6 +121,7 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
     def fails(case):
         nonlocal tried
         tried += 1
+        original = copy.deepcopy(case) if control is not None and not first else None
         try:
             prop.check(entry, case)
         except Exception as error:  # any failure counts: assertion, gradcheck, autograd
@@ -124,6 +133,7 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
                     if str(error).strip()
                     else type(error).__name__,
                 )
+                first["control_failed"] = original is not None and not _passes(prop, control, original)
             return True
         return False
 
@@ -144,4 +154,12 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES) -> Hunt:
         # did fail, so the version is caught; a correct Function must never do this
         # (its hunts are the control), and the error says it was not reproducible
         first["error"] = "Flaky (failed, then passed on the replay): " + first.get("error", "")
-    return Hunt(prop.name, True, first["seconds"], first["examples"], first["error"])
+    return Hunt(prop.name, True, first["seconds"], first["examples"], first["error"], first["control_failed"])
+
+
+def _passes(prop, entry, case) -> bool:
+    try:
+        prop.check(entry, case)
+    except Exception:  # the same verdict as hunt's: any failure
+        return False
+    return True
