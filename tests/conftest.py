@@ -80,22 +80,36 @@ def pytest_runtest_call(item):
 def pytest_collection_modifyitems(session, config, items):
     """Decisive tests first, the catalogue last: a broken Function turns red in seconds under -x.
 
-    First the cheap properties over the registry (shape, dtype, the oracle for
-    the output and every gradient, layouts: a wrong forward or backward fails
-    one of them at the first example), then the rest in collection order, then
-    the inductor tests (they compile C++) and the wheel test, and the catalogue,
-    which hunts every mutant (minutes), last.
+    First the cheap properties over npext's own Functions, property by
+    property (every Function's output shape, then every output dtype, then
+    the oracle for the output, for every gradient, ...: a wrong forward or
+    backward fails one of them at its first failing example), then the same
+    over the engine's examples (tests/test_npext_testing.py), then the rest in
+    collection order, then the inductor tests (they compile C++) and the wheel
+    test, and the catalogue last.
     """
     from npext.testing import PROPERTIES
 
-    quick = {p.name for p in PROPERTIES if not p.small_cases and "supports_compile" not in p.requires}
+    order = {p.name: i for i, p in enumerate(PROPERTIES) if not p.small_cases and "supports_compile" not in p.requires}
 
     def cost(item):
         if item.get_closest_marker("catalogue"):
-            return 3
+            return (4,)
         if item.get_closest_marker("slow_compile") or item.get_closest_marker("installed_wheel"):
-            return 2
+            return (3,)
         callspec = getattr(item, "callspec", None)
-        return 0 if callspec and callspec.params.get("property_name") in quick else 1
+        name = callspec.params.get("property_name") if callspec else None
+        if name not in order:
+            return (2,)
+        return (0 if item.module.__name__.endswith("test_properties") else 1, order[name])
 
     items.sort(key=cost)  # stable: collection order within each group
+
+
+def pytest_configure(config):
+    # xdist's load scheduler first hands each worker a quarter of its share, in
+    # one consecutive block: the second worker would start in the middle of the
+    # list, and the decisive tests at its head would all run on the first.
+    # Blocks of two deal them out to both workers.
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 2
