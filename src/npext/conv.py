@@ -23,7 +23,7 @@ from torch.autograd import forward_ad
 
 from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
-from ._compile import CompilableFunction
+from ._compile import CompilableFunction, save_inputs
 
 
 def _sum_defined(*terms):
@@ -83,8 +83,7 @@ class _CorrelateValid(CompilableFunction):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        save_inputs(ctx, inputs)
 
     @staticmethod
     def backward(ctx, grad):
@@ -118,8 +117,7 @@ class _ConvolveFull(CompilableFunction):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        save_inputs(ctx, inputs)
 
     @staticmethod
     def backward(ctx, grad):
@@ -194,8 +192,7 @@ class ScipyConv2dFunction(CompilableFunction):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        save_inputs(ctx, inputs)
 
     @staticmethod
     def backward(ctx, grad_output):

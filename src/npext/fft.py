@@ -35,7 +35,7 @@ from torch.autograd import Function
 
 from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, from_numpy, to_numpy
-from ._compile import CompilableFunction
+from ._compile import CompilableFunction, save_inputs
 
 
 def _in_compute_dtype(kernel, tensor, *args):
@@ -136,8 +136,7 @@ class RFFT2AbsFunction(CompilableFunction):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        save_inputs(ctx, inputs)
 
     @staticmethod
     def backward(ctx, grad_output):
