@@ -33,17 +33,25 @@ from torch.autograd import forward_ad
 from ._kernels import HAS_CUSTOM_OPS
 
 
+def forward_ad_may_run() -> bool:
+    """Whether a Function called now may have its jvp run.
+
+    Only a call made inside a forward-AD level
+    (``torch.autograd.forward_ad.dual_level``) or a torch.func transform
+    (``jvp``, ``jacfwd``, ``hessian``; any transform counts, to be safe) can.
+    """
+    return forward_ad._current_level >= 0 or torch._C._are_functorch_transforms_active()
+
+
 def save_inputs(ctx, inputs) -> None:
     """Save a Function's inputs for its backward, and for its jvp where forward AD can run.
 
     ``save_for_forward`` costs about 12 us a call (measured on a 32x32
     correlation), a quarter of ``Function.apply``'s own overhead, and only
-    a jvp reads it. A jvp runs only for a call made inside a forward-AD level
-    (``torch.autograd.forward_ad.dual_level``) or a torch.func transform
-    (``jvp``, ``jacfwd``, ``hessian``), and the call's jvp needs its inputs then.
+    a jvp reads it (``forward_ad_may_run``).
     """
     ctx.save_for_backward(*inputs)
-    if forward_ad._current_level >= 0 or torch._C._are_functorch_transforms_active():
+    if forward_ad_may_run():
         ctx.save_for_forward(*inputs)
 
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.autograd import forward_ad
 
 from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
-from ._compile import CompilableFunction, save_inputs
+from ._compile import CompilableFunction, forward_ad_may_run, save_inputs
 
 
 def _sum_defined(*terms):
@@ -61,12 +60,7 @@ def _recorded() -> bool:
     only call ``forward``: its graph node, context and saved tensors would go
     unused (about 25 us a call).
     """
-    return (
-        torch.is_grad_enabled()
-        or torch._C._are_functorch_transforms_active()
-        or forward_ad._current_level >= 0
-        or _kernels.is_compiling()
-    )
+    return torch.is_grad_enabled() or forward_ad_may_run() or _kernels.is_compiling()
 
 
 def _block(function, a, b):
