@@ -151,8 +151,8 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES, control=None) -> Hun
         return Hunt(prop.name, False, time.perf_counter() - start, tried)
     except Flaky:
         # the property failed on a case and passed when Hypothesis replayed it: it
-        # did fail, so the version is caught; a correct Function must never do this
-        # (its hunts are the control), and the error says it was not reproducible
+        # did fail, so the version is caught (``control`` checks the correct
+        # version on that same case), and the error says it was not reproducible
         first["error"] = "Flaky (failed, then passed on the replay): " + first.get("error", "")
     return Hunt(prop.name, True, first["seconds"], first["examples"], first["error"], first["control_failed"])
 
