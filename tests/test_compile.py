@@ -6,6 +6,9 @@ test_properties.py; here are the pinned inductor runs, which compile C++ and
 so take seconds per graph, and the kernels' own registrations.
 """
 
+import importlib
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -264,3 +267,24 @@ def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defi
     x = torch.arange(3.0)
     compiled_scale = torch.compile(lambda t: Scale.apply(t, 3.0), backend="eager", fullgraph=True)
     assert torch.equal(compiled_scale(x), 3 * x)
+
+
+def test_call_after_import_runs_once_right_after_the_module_has_run(tmp_path, monkeypatch):
+    """The hook that registers npext's Functions with Dynamo once torch._dynamo is imported.
+
+    ``import npext`` leaves Dynamo unloaded (the wheel test checks it in a
+    fresh process), and every compile test here runs the registration that
+    way; this pins the hook itself on a module of its own.
+    """
+    from npext._compile import call_after_import
+
+    (tmp_path / "late_module.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen = []
+    call_after_import("late_module", lambda: seen.append(sys.modules["late_module"].VALUE))
+    import late_module
+
+    assert seen == [1] and late_module.VALUE == 1
+    importlib.reload(late_module)  # once: the finder removed itself
+    assert seen == [1]
+    monkeypatch.delitem(sys.modules, "late_module")

@@ -76,7 +76,7 @@ import sys
 import npext
 
 print("npext imported from", npext.__file__)
-print("imported with npext:", sorted({"hypothesis", "pytest"} & set(sys.modules)))
+print("imported with npext:", sorted({"hypothesis", "pytest", "torch._dynamo"} & set(sys.modules)))
 import pytest
 
 sys.exit(pytest.main(sys.argv[1:]))
@@ -201,7 +201,8 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
     output = run.stdout + run.stderr
     print(output)  # shown with -s, and on failure
 
-    # the installed wheel, not this source tree, and nothing of the test extra
+    # the installed wheel, not this source tree, nothing of the test extra, and no
+    # Dynamo (2 s) before torch.compile asks for it
     (location,) = re.findall(r"npext imported from (.+)", output)
     assert Path(location).resolve().is_relative_to((tmp_path / "venv").resolve()), location
     assert "imported with npext: []" in output

@@ -25,7 +25,10 @@ exactly as before, and the registration is skipped.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import inspect
+import sys
 
 import torch
 from torch.autograd import forward_ad
@@ -59,7 +62,8 @@ class CompilableFunction(torch.autograd.Function):
     """An ``autograd.Function`` that torch.compile writes into its graph as one call.
 
     Every subclass is registered with ``torch.compiler.allow_in_graph`` when
-    it is defined (torch >= 2.4). Its forward and backward must call only
+    it is defined, or when torch._dynamo is imported if that comes later
+    (torch >= 2.4). Its forward and backward must call only
     torch operators, custom ops and other such Functions: AOTAutograd traces
     them with fake tensors, which have no data for NumPy.
     """
@@ -75,4 +79,56 @@ class CompilableFunction(torch.autograd.Function):
         if forward is not None and not hasattr(forward, "__signature__"):
             forward.__signature__ = inspect.signature(forward)
         if HAS_CUSTOM_OPS:
-            torch.compiler.allow_in_graph(cls)
+            allow_in_graph_once_dynamo_loads(cls)
+
+
+_waiting: list[type] = []  # Functions defined before torch._dynamo was imported
+
+
+def allow_in_graph_once_dynamo_loads(cls: type) -> None:
+    """``torch.compiler.allow_in_graph(cls)`` now if Dynamo is loaded, else right after it loads.
+
+    Importing torch._dynamo takes about 2 s, more than torch's own import,
+    and only torch.compile (or export) needs it; they import it themselves,
+    and the registration runs before anything is traced.
+    """
+    if "torch._dynamo" in sys.modules:
+        torch.compiler.allow_in_graph(cls)
+        return
+    if not _waiting:
+        call_after_import("torch._dynamo", _allow_waiting_in_graph)
+    _waiting.append(cls)
+
+
+def _allow_waiting_in_graph() -> None:
+    for cls in _waiting:
+        torch.compiler.allow_in_graph(cls)
+    _waiting.clear()
+
+
+def call_after_import(name: str, callback) -> None:
+    """Call ``callback()`` once, right after module ``name`` (not yet imported) has run."""
+    sys.meta_path.insert(0, _AfterImport(name, callback))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds one module as the import system would, and wraps its loader to call back after it runs."""
+
+    def __init__(self, name: str, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)  # once: the lookup below, and every later import, go on without it
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_module(module):
+            run_module(module)
+            self.callback()
+
+        spec.loader.exec_module = exec_module  # a file finder makes a new loader per lookup: this import's own
+        return spec

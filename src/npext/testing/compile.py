@@ -26,6 +26,9 @@ from npext._kernels import HAS_CUSTOM_OPS
 def _compile_skip_reason() -> str | None:
     if not HAS_CUSTOM_OPS:
         return f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): npext runs eagerly only"
+    if sys.version_info < (3, 13) and sys.platform != "win32":
+        # every torch with custom ops (2.4+) runs Dynamo here: no need to import it (2 s) to ask
+        return None
     dynamo = importlib.import_module("torch._dynamo")
     # torch 2.4 and 2.5 have custom ops but no Dynamo on Python 3.13 (torch.compile
     # raises "Dynamo is not supported on Python 3.13+"; measured on torch 2.5.1)
