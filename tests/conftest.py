@@ -81,16 +81,21 @@ def pytest_collection_modifyitems(session, config, items):
     """Decisive tests first, the catalogue last: a broken Function turns red in seconds under -x.
 
     First the cheap properties over npext's own Functions, property by
-    property (every Function's output shape, then every output dtype, then
-    the oracle for the output, for every gradient, ...: a wrong forward or
-    backward fails one of them at its first failing example), then the same
+    property (every Function's output against the oracle, then every output
+    dtype, shape, every gradient against the oracle, ...: a wrong forward
+    or backward fails one of them at its first failing example), then the same
     over the engine's examples (tests/test_npext_testing.py), then the rest in
     collection order, then the inductor tests (they compile C++) and the wheel
     test, and the catalogue last.
     """
     from npext.testing import PROPERTIES
 
-    order = {p.name: i for i, p in enumerate(PROPERTIES) if not p.small_cases and "supports_compile" not in p.requires}
+    cheap = [p.name for p in PROPERTIES if not p.small_cases and "supports_compile" not in p.requires]
+    # the forward's oracle first (a wrong value or shape), then the dtype, which the
+    # oracle compares at the output's own precision: a float32 output passes it
+    first = ("forward_matches_oracle", "output_dtype")
+    cheap = [name for name in first if name in cheap] + [name for name in cheap if name not in first]
+    order = {name: i for i, name in enumerate(cheap)}
 
     def cost(item):
         if item.get_closest_marker("catalogue"):
