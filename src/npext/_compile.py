@@ -12,7 +12,8 @@ npext resolves both without a second, jvp-less copy of each Function:
    with a fake kernel, so anything that traces with fake tensors (AOTAutograd,
    FakeTensorMode, export) sees an opaque op with exact output metadata;
 2. each Function (and each subclass of one: ``CompilableFunction`` registers
-   them as they are defined) is registered with
+   them as they are defined, or once torch._dynamo is imported if that comes
+   later) is registered with
    ``torch.compiler.allow_in_graph``: Dynamo then writes ``Function.apply``
    into the graph as one call, without inspecting the Function's methods,
    and AOTAutograd traces its forward and backward, which call only those
