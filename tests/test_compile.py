@@ -7,6 +7,7 @@ so take seconds per graph, and the kernels' own registrations.
 """
 
 import importlib
+import importlib.machinery
 import sys
 
 import pytest
@@ -223,6 +224,8 @@ def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defi
     """
     import inspect
 
+    importlib.import_module("torch._dynamo")  # loaded, as torch.compile loads it: a class is registered at once
+
     from npext._compile import CompilableFunction
 
     class Intermediate(CompilableFunction):  # no forward of its own
@@ -273,18 +276,48 @@ def test_call_after_import_runs_once_right_after_the_module_has_run(tmp_path, mo
     """The hook that registers npext's Functions with Dynamo once torch._dynamo is imported.
 
     ``import npext`` leaves Dynamo unloaded (the wheel test checks it in a
-    fresh process), and every compile test here runs the registration that
-    way; this pins the hook itself on a module of its own.
+    fresh process), and the compile tests here run the registration that
+    way; this pins the hook itself on modules of its own. It must sit ahead
+    of the finder that would find the module (here the only one, PathFinder).
     """
     from npext._compile import call_after_import
 
     (tmp_path / "late_module.py").write_text("VALUE = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", [importlib.machinery.PathFinder])
     seen = []
     call_after_import("late_module", lambda: seen.append(sys.modules["late_module"].VALUE))
+    call_after_import("no_such_module", lambda: seen.append("no_such_module"))
     import late_module
 
     assert seen == [1] and late_module.VALUE == 1
     importlib.reload(late_module)  # once: the finder removed itself
     assert seen == [1]
+    with pytest.raises(ModuleNotFoundError):
+        import no_such_module  # noqa: F401
+    assert seen == [1] and sys.meta_path == [importlib.machinery.PathFinder]
     monkeypatch.delitem(sys.modules, "late_module")
+
+
+def test_a_function_defined_before_dynamo_loads_waits_and_is_then_allowed_in_graph(monkeypatch):
+    """allow_in_graph_once_dynamo_loads, before and after Dynamo loads, and what the import hook calls.
+
+    ``torch.compiler.allow_in_graph`` is replaced by a recorder: that Dynamo
+    honours the registration is what every compile test here shows.
+    """
+    from npext import _compile
+
+    allowed = []
+    monkeypatch.setattr(torch.compiler, "allow_in_graph", allowed.append)
+    monkeypatch.setattr(_compile, "_waiting", [])
+    early, late = type("Early", (), {}), type("Late", (), {})
+    with monkeypatch.context() as before_dynamo:
+        before_dynamo.delitem(sys.modules, "torch._dynamo", raising=False)
+        _compile.allow_in_graph_once_dynamo_loads(early)
+    assert allowed == [] and _compile._waiting == [early]
+    _compile._allow_waiting_in_graph()  # what the hook calls once torch._dynamo has run
+    assert allowed == [early]
+    importlib.import_module("torch._dynamo")  # loaded: a class is registered at once
+
+    _compile.allow_in_graph_once_dynamo_loads(late)
+    assert allowed == [early, late] and _compile._waiting == [early]

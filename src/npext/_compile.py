@@ -83,28 +83,24 @@ class CompilableFunction(torch.autograd.Function):
             allow_in_graph_once_dynamo_loads(cls)
 
 
-_waiting: list[type] = []  # Functions defined before torch._dynamo was imported
+# Functions defined before torch._dynamo was imported: registered right after it is.
+# Importing Dynamo takes about 2 s, more than torch's own import, and only
+# torch.compile (or export) needs it; they import it themselves, and the
+# registration runs before anything is traced.
+_waiting: list[type] = []
 
 
 def allow_in_graph_once_dynamo_loads(cls: type) -> None:
-    """``torch.compiler.allow_in_graph(cls)`` now if Dynamo is loaded, else right after it loads.
-
-    Importing torch._dynamo takes about 2 s, more than torch's own import,
-    and only torch.compile (or export) needs it; they import it themselves,
-    and the registration runs before anything is traced.
-    """
+    """``torch.compiler.allow_in_graph(cls)`` now if Dynamo is loaded, else right after it loads."""
     if "torch._dynamo" in sys.modules:
         torch.compiler.allow_in_graph(cls)
-        return
-    if not _waiting:
-        call_after_import("torch._dynamo", _allow_waiting_in_graph)
-    _waiting.append(cls)
+    else:
+        _waiting.append(cls)
 
 
 def _allow_waiting_in_graph() -> None:
     for cls in _waiting:
         torch.compiler.allow_in_graph(cls)
-    _waiting.clear()
 
 
 def call_after_import(name: str, callback) -> None:
@@ -133,3 +129,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         spec.loader.exec_module = exec_module  # a file finder makes a new loader per lookup: this import's own
         return spec
+
+
+if HAS_CUSTOM_OPS and "torch._dynamo" not in sys.modules:
+    call_after_import("torch._dynamo", _allow_waiting_in_graph)
