@@ -267,7 +267,7 @@ def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defi
 
     assert str(Plain.__dict__["forward"].__signature__) == "(x, k)"
 
-    x = torch.arange(3.0)
+    x = torch.arange(3.0, requires_grad=True)  # with no grad to trace, Dynamo would inline the forward
     compiled_scale = torch.compile(lambda t: Scale.apply(t, 3.0), backend="eager", fullgraph=True)
     assert torch.equal(compiled_scale(x), 3 * x)
 
