@@ -288,15 +288,17 @@ def test_call_after_import_runs_once_right_after_the_module_has_run(tmp_path, mo
     seen = []
     call_after_import("late_module", lambda: seen.append(sys.modules["late_module"].VALUE))
     call_after_import("no_such_module", lambda: seen.append("no_such_module"))
-    import late_module
+    try:
+        import late_module
 
-    assert seen == [1] and late_module.VALUE == 1
-    importlib.reload(late_module)  # once: the finder removed itself
-    assert seen == [1]
-    with pytest.raises(ModuleNotFoundError):
-        import no_such_module  # noqa: F401
-    assert seen == [1] and sys.meta_path == [importlib.machinery.PathFinder]
-    monkeypatch.delitem(sys.modules, "late_module")
+        assert seen == [1] and late_module.VALUE == 1
+        importlib.reload(late_module)  # once: the finder removed itself
+        assert seen == [1]
+        with pytest.raises(ModuleNotFoundError):
+            import no_such_module  # noqa: F401
+        assert seen == [1] and sys.meta_path == [importlib.machinery.PathFinder]
+    finally:
+        sys.modules.pop("late_module", None)  # a second run in this process imports it anew
 
 
 def test_a_function_defined_before_dynamo_loads_waits_and_is_then_allowed_in_graph(monkeypatch):
