@@ -31,8 +31,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
+from npext._bridge import PRELOADS_DYNAMO
 from npext.testing import PROPERTIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,11 +203,11 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
     print(output)  # shown with -s, and on failure
 
     # the installed wheel, not this source tree, nothing of the test extra, and no
-    # Dynamo (2 s) before torch.compile asks for it, except on torch 2.3, where npext
-    # must import it up front (npext._bridge.preload_dynamo_on_torch_2_3)
+    # Dynamo (2 s) before torch.compile asks for it, except where npext must import
+    # it up front (torch 2.3: npext._bridge.preload_dynamo_on_torch_2_3)
     (location,) = re.findall(r"npext imported from (.+)", output)
     assert Path(location).resolve().is_relative_to((tmp_path / "venv").resolve()), location
-    preloaded = ["torch._dynamo"] if torch.__version__.startswith("2.3.") else []
+    preloaded = ["torch._dynamo"] if PRELOADS_DYNAMO else []
     assert f"imported with npext: {preloaded}" in output
 
     results = {case.get("name"): case for case in ET.parse(user / "results.xml").getroot().iter("testcase")}

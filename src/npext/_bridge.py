@@ -41,6 +41,10 @@ def check_numpy_interop() -> None:
 check_numpy_interop()
 
 
+#: Whether importing npext imports torch._dynamo too (``preload_dynamo_on_torch_2_3``).
+PRELOADS_DYNAMO = torch.__version__.startswith("2.3.")
+
+
 def preload_dynamo_on_torch_2_3() -> None:
     """Import torch._dynamo now on torch 2.3, before any torch.func transform runs.
 
@@ -50,7 +54,7 @@ def preload_dynamo_on_torch_2_3() -> None:
     py311-torch23 caught it. 2.0, 2.2, 2.5, 2.10 and 2.15 don't need it, and
     the import costs about 2 s, so only 2.3 pays.
     """
-    if torch.__version__.startswith("2.3."):  # pragma: no mutate (only torch 2.3 can tell)
+    if PRELOADS_DYNAMO:  # pragma: no mutate (only torch 2.3 can tell)
         importlib.import_module("torch._dynamo")  # pragma: no mutate
 
 
