@@ -145,8 +145,8 @@ def check_conv_args(input, filter, bias) -> None:
     check_real_tensor("input", input, ndim=2)
     check_real_tensor("filter", filter, ndim=2)
     check_real_tensor("bias", bias)
-    for dim, (size_filter, size_input) in enumerate(zip(filter.shape, input.shape, strict=False)):
-        if size_filter > size_input:
+    for dim in (0, 1):
+        if filter.shape[dim] > input.shape[dim]:
             raise ValueError(
                 f"filter of shape {tuple(filter.shape)} is larger than input of shape "
                 f"{tuple(input.shape)} in dimension {dim}; a 'valid' correlation needs "
@@ -216,10 +216,12 @@ class ScipyConv2dFunction(CompilableFunction):
         check_conv_args(
             *(a if d is None else a.select(d, 0) for a, d in zip((input, filter, bias), in_dims, strict=False))
         )
-        bias = bias.reshape(()) if in_dims[2] is None else bias.movedim(in_dims[2], 0).reshape(-1, 1, 1)
-        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (input, filter), (2, 2))
+        # in the compute dtype and rounded once, as forward's _correlate_plus_bias
         dtype = result_dtype(input, filter, bias)
-        return (out + bias).to(dtype), 0
+        compute = compute_dtype(dtype)
+        bias = bias.reshape(()) if in_dims[2] is None else bias.movedim(in_dims[2], 0).reshape(-1, 1, 1)
+        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (_as(input, compute), _as(filter, compute)), (2, 2))
+        return _as(out + _as(bias, compute), dtype), 0
 
 
 class ScipyConv2d(nn.Module):

@@ -153,9 +153,10 @@ class RFFT2AbsFunction(CompilableFunction):
     def vmap(cls, info, in_dims, input):
         (example,) = (input.select(in_dims[0], 0),)
         check_real_tensor("input", example, ndim=2)
-        # one SciPy call for the batch; the norm's own derivatives are the ones
-        # above (its gradient is parts / |X|, 0 at X = 0)
-        parts, _ = batched_call(_RFFT2.apply, in_dims, (input,), (2,))
+        # one SciPy call for the batch, in the compute dtype as forward's (a
+        # float16 spectrum rounded before the norm would round twice); the
+        # norm's own derivatives are the ones above (parts / |X|, 0 at X = 0)
+        parts, _ = batched_call(_RFFT2.apply, in_dims, (input.to(compute_dtype(input.dtype)),), (2,))
         return _magnitude(parts).to(input.dtype), 0
 
 

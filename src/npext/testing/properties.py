@@ -436,8 +436,11 @@ def vmap_matches_loop(entry, case):
 
     Each tensor argument is unbatched (None) or batched at its first or its
     last dimension; then a vmap of a vmap with every tensor batched twice.
+    In the case's own dtypes, mixed ones included, and bit for bit: a vmap
+    rule must compute each entry exactly as the call does (the same rounding
+    and the same result dtype), which a float64 copy of the case would hide.
     """
-    f, args = over_tensors(entry.apply, as_double(case.args))
+    f, args = over_tensors(entry.apply, case.args)
     for in_dims in itertools.product(*[[*sorted({0, a.dim()}), None] for a in args]):
         if all(d is None for d in in_dims):
             continue
