@@ -141,3 +141,36 @@ def test_fft_error_messages_begin_with_the_arguments_name(function, shape, how):
     with pytest.raises((TypeError, ValueError)) as info:
         function(_corrupt(torch.zeros(shape), how, ndim_checked=True))
     assert re.match(r"input must ", str(info.value)), f"{how}: {info.value}"
+
+
+# Under vmap each Function's vmap rule checks one entry of the batch, so the
+# errors are the ones a single call gives, in the same words.
+VMAP_ERRORS = [
+    # (function, batched args, in_dims, error, words)
+    (npext.rfft2_abs, (torch.zeros(2, 3, 4, 5),), (0,), ValueError, ["input", "2-D", "3-D"]),
+    (npext.rfft2_abs, (torch.zeros(4, 2),), (1,), ValueError, ["input", "2-D", "1-D"]),
+    (npext.rfft2_abs, (torch.zeros(2, 0, 5),), (0,), ValueError, ["input", "empty"]),
+    (conv, (torch.zeros(2, 1, 5, 6), W, B), (0, None, None), ValueError, ["input", "2-D", "3-D"]),
+    (conv, (X, torch.zeros(3, 6, 2), B), (None, 0, None), ValueError, ["filter", "larger than input", "dimension 0"]),
+    (conv, (X, W, torch.zeros(2, 1, 2)), (None, None, 0), ValueError, ["bias", "one element", "(1, 2)"]),
+]
+
+
+@pytest.mark.parametrize("function, args, in_dims, error, words", VMAP_ERRORS)
+def test_vmap_rejects_bad_entries_in_the_single_calls_words(function, args, in_dims, error, words):
+    with pytest.raises(error) as info:
+        torch.func.vmap(function, in_dims=in_dims)(*args)
+    assert str(info.value).startswith(f"{words[0]} "), f"not {words[0]!r} first: {info.value}"
+    for word in words:
+        assert word in str(info.value), f"{word!r} missing from: {info.value}"
+
+
+@pytest.mark.parametrize(
+    "function, args, in_dims",
+    [(npext.rfft2_abs, (torch.ones(1, 4, 5),), (0,)), (conv, (torch.ones(1, 5, 6), W, B), (0, None, None))],
+)
+def test_vmap_over_a_batch_of_one(function, args, in_dims):
+    """The rule's check reads the batch's first entry, which is all a batch of one has."""
+    out = torch.func.vmap(function, in_dims=in_dims)(*args)
+    single = function(*[a[0] if d == 0 else a for a, d in zip(args, in_dims, strict=True)])
+    assert torch.equal(out, single[None])
