@@ -8,6 +8,7 @@ so take seconds per graph, and the kernels' own registrations.
 
 import importlib
 import importlib.machinery
+import math
 import sys
 
 import pytest
@@ -23,6 +24,7 @@ from npext import _kernels, fft
 from npext.testing import sum_tolerance
 from npext.testing.compile import COMPILE_SKIP_REASON, compiled
 from strategies import conv_shapes, float_tensors, image_shapes
+from tests.helpers import ALL_DTYPES
 
 pytestmark = pytest.mark.skipif(COMPILE_SKIP_REASON is not None, reason=str(COMPILE_SKIP_REASON))
 
@@ -165,14 +167,20 @@ def batch_shapes():
 
 @st.composite
 def op_samples(draw, name):
-    """Arguments for one of the four kernels, with leading batch dims that broadcast."""
-    dtype = draw(st.sampled_from([torch.float32, torch.float64]), label="dtype")
+    """Arguments for one of the four kernels, with leading batch dims that broadcast.
+
+    Each tensor draws its own dtype, half precision included: an op promotes
+    its two arguments, and its fake kernel must say the same dtype.
+    """
+    dtype = draw(st.sampled_from(ALL_DTYPES), label="dtype")
     if name in ("correlate_valid", "convolve_full"):
         image, kernel = draw(conv_shapes(max_side=7), label="shapes")
         batch = draw(batch_shapes(), label="batch")
-        kernel_batch = draw(st.sampled_from([(), batch[-1:]]), label="kernel_batch")
+        # the kernel batched too, or alone (the output's batch is then the kernel's)
+        kernel_batch = draw(st.sampled_from([(), batch[-1:]] if batch else [(), (2,)]), label="kernel_batch")
         first = draw(float_tensors(batch + image, dtype=dtype), label="x")
-        return (first, draw(float_tensors(kernel_batch + kernel, dtype=dtype), label="k"))
+        kernel_dtype = draw(st.sampled_from(ALL_DTYPES), label="kernel_dtype")
+        return (first, draw(float_tensors(kernel_batch + kernel, dtype=kernel_dtype), label="k"))
     image = draw(image_shapes(max_side=7), label="shape")
     batch = draw(batch_shapes(), label="batch")
     if name == "rfft2":
@@ -191,6 +199,31 @@ def test_opcheck(name, data):
     """torch.library.opcheck: schema, autograd registration, fake kernel, AOT dispatch with dynamic shapes."""
     args = data.draw(op_samples(name), label="args")
     args = tuple(a.requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
+    torch.library.opcheck(getattr(torch.ops.npext, name).default, args)
+
+
+def _filled(shape, dtype):
+    return torch.linspace(-1, 1, math.prod(shape)).reshape(shape).to(dtype)
+
+
+# Each corner once, every run: the kernel batched alone and wider than the
+# image, the image batched with a narrower kernel, both in half precision
+# (computed in float32, returned in float16).
+PINNED_OP_SAMPLES = [
+    ("correlate_valid", (_filled((5, 6), torch.float32), _filled((2, 2, 3), torch.float64))),
+    ("correlate_valid", (_filled((2, 5, 6), torch.float64), _filled((2, 3), torch.bfloat16))),
+    ("convolve_full", (_filled((4, 5), torch.float16), _filled((2, 2, 3), torch.float32))),
+    ("convolve_full", (_filled((2, 4, 5), torch.float64), _filled((2, 3), torch.float16))),
+    ("correlate_valid", (_filled((5, 6), torch.float16), _filled((2, 3), torch.float16))),
+    ("convolve_full", (_filled((4, 5), torch.bfloat16), _filled((2, 3), torch.bfloat16))),
+    ("rfft2", (_filled((2, 5, 7), torch.float16),)),
+    ("rfft2_adjoint", (_filled((2, 5, 4, 2), torch.bfloat16), 7)),
+]
+
+
+@pytest.mark.parametrize("name, args", PINNED_OP_SAMPLES, ids=[name for name, _ in PINNED_OP_SAMPLES])
+def test_opcheck_pinned_corners(name, args):
+    args = tuple(a.clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
     torch.library.opcheck(getattr(torch.ops.npext, name).default, args)
 
 
