@@ -21,6 +21,7 @@ from torch.testing import assert_close
 
 import npext
 from npext import _kernels
+from npext._kernels import _weights
 from tests.registry import CONV
 
 DTYPES = [torch.float32, torch.float64]
@@ -439,3 +440,47 @@ def test_define_and_register_autograd_make_a_complete_op():
     (grad,) = torch.autograd.grad(op(x, k), x, torch.ones(5, 3, dtype=x.dtype))
     assert torch.equal(grad, _kernels._convolve_full(torch.ones(5, 3, dtype=x.dtype), k))
     torch.library.opcheck(op, (x, k.requires_grad_()))
+
+
+# Which operand the loops run over is a matter of speed (one pass of Python per
+# element of it), invisible in the result but for the order of the sum: pinned
+# by watching ``_weights``, which the loops call with the operand they run over.
+@pytest.mark.parametrize(
+    "g_shape, k_shape, looped",
+    [
+        ((5, 6), (3, 2), "k"),
+        ((3, 2), (5, 6), "g"),
+        ((4, 7), (2, 5, 6), "g"),  # per image 28 < 30 elements: a batch dim is not a row
+        ((2, 4, 7), (4, 5), "k"),  # 20 < 28
+        ((4, 5), (5, 4), "k"),  # a tie goes to k
+    ],
+)
+def test_the_full_loop_runs_over_the_smaller_operand(monkeypatch, g_shape, k_shape, looped):
+    seen = []
+    monkeypatch.setattr(_kernels, "_weights", lambda small: seen.append(small.shape) or _weights(small))
+    _kernels._loop_full(np.ones(g_shape), np.ones(k_shape))
+    assert seen == [g_shape if looped == "g" else k_shape]
+
+
+@pytest.mark.parametrize(
+    "image, kernel_shape, loop",
+    [((6, 6), (2, 2), "taps"), ((6, 6), (5, 5), "positions"), ((3, 3), (2, 2), "taps"), ((9, 4), (8, 3), "positions")],
+)
+def test_the_valid_loop_runs_over_the_fewer_of_taps_and_positions(monkeypatch, image, kernel_shape, loop):
+    """Taps (kh * kw) or output positions, taps on a tie (3x3 with 2x2: 4 of each); only the taps loop weighs k."""
+    seen = []
+    monkeypatch.setattr(_kernels, "_weights", lambda k: seen.append(k.shape) or _weights(k))
+    _kernels._loop_valid(np.ones(image), np.ones(kernel_shape))
+    assert seen == ([kernel_shape] if loop == "taps" else [])
+
+
+@pytest.mark.parametrize(
+    "mode, kernel_shape", [("valid", (2, 2)), ("valid", (5, 5)), ("full", (2, 3)), ("full", (7, 7))]
+)
+def test_the_loops_read_strided_views_as_copies(mode, kernel_shape):
+    """Transposed and flipped views (what torch hands NumPy) give the contiguous copies' bits."""
+    rng = np.random.default_rng(1)
+    x, k = rng.standard_normal((2, 7, 6)).transpose(0, 2, 1), rng.standard_normal(kernel_shape)[::-1, ::-1]
+    loop = _kernels._loop_valid if mode == "valid" else _kernels._loop_full
+    expected = loop(np.ascontiguousarray(x), np.ascontiguousarray(k))
+    assert np.array_equal(loop(x, k), expected)

@@ -147,8 +147,9 @@ def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
 def _batched_pairs(a: np.ndarray, b: np.ndarray):
     """Broadcast the leading dims of a and b; return (batch shape, flat 2-D views of each)."""
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1, *a.shape[-2:]))
-    b = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1, *b.shape[-2:]))
+    count = math.prod(batch)
+    a = np.broadcast_to(a, batch + a.shape[-2:]).reshape((count, *a.shape[-2:]))
+    b = np.broadcast_to(b, batch + b.shape[-2:]).reshape((count, *b.shape[-2:]))
     return batch, a, b
 
 
@@ -165,11 +166,14 @@ def _weights(k: np.ndarray):
 
 
 def _loop_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """The valid correlation by a NumPy loop over the taps of k or the output positions, the fewer."""
-    (kh, kw), dtype = k.shape[-2:], np.result_type(x, k)
+    """The valid correlation by a NumPy loop over the taps of k or the output positions, the fewer.
+
+    x and k share one dtype (``_compute``'s callers convert both), the result's.
+    """
+    kh, kw = k.shape[-2:]
     oh, ow = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
     batch = np.broadcast_shapes(x.shape[:-2], k.shape[:-2])
-    out = np.empty((*batch, oh, ow), dtype)
+    out = np.empty_like(x, order="C", shape=(*batch, oh, ow))  # x's dtype; C order for the views below
     if kh * kw <= oh * ow:
         # out = sum over taps (a, b) of k[a, b] * x[a:a+oh, b:b+ow], taps in row-major order
         weights, scaled = _weights(k), np.empty_like(out)
@@ -185,7 +189,7 @@ def _loop_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     # out[i, j] = the sum of x[i:i+kh, j:j+kw] * k, one window per pass; NumPy
     # sums each image's products along one contiguous axis, pairwise, in the
     # same order whatever the batch
-    products = np.empty((*batch, kh, kw), dtype)
+    products = np.empty_like(out, shape=(*batch, kh, kw))
     flat = products.reshape((*batch, kh * kw))
     for i in range(oh):
         for j in range(ow):
@@ -198,14 +202,14 @@ def _loop_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
     """The full convolution by a NumPy loop over the elements of the smaller operand.
 
     out[a:a+h, b:b+w] += s[a, b] * big for each element (a, b) of the smaller
-    operand s (convolution commutes), in row-major order.
+    operand s (convolution commutes; k on a tie), in row-major order. g and k
+    share one dtype, the result's.
     """
     small, big = (k, g) if k.shape[-2] * k.shape[-1] <= g.shape[-2] * g.shape[-1] else (g, k)
     (sh, sw), (h, w) = small.shape[-2:], big.shape[-2:]
     batch = np.broadcast_shapes(g.shape[:-2], k.shape[:-2])
-    dtype = np.result_type(g, k)
-    out = np.zeros((*batch, h + sh - 1, w + sw - 1), dtype)
-    weights, scaled = _weights(small), np.empty((*batch, h, w), dtype)
+    out = np.zeros_like(g, shape=(*batch, h + sh - 1, w + sw - 1))
+    weights, scaled = _weights(small), np.empty_like(out, shape=(*batch, h, w))
     for a in range(sh):
         for b in range(sw):
             np.multiply(big, weights[a][b], out=scaled)
@@ -223,8 +227,9 @@ def _fft_convolve(x: np.ndarray, k: np.ndarray, mode: str) -> np.ndarray:
     (h, w), (kh, kw) = x.shape[-2:], k.shape[-2:]
     full = (h + kh - 1, w + kw - 1)
     padded = tuple(scipy.fft.next_fast_len(n, real=True) for n in full)
-    spectrum = scipy.fft.rfft2(x, padded, axes=(-2, -1)) * scipy.fft.rfft2(k, padded, axes=(-2, -1))
-    out = scipy.fft.irfft2(spectrum, padded, axes=(-2, -1))
+    # scipy.fft's 2-D transforms work on the last two axes: the rest is the batch
+    spectrum = scipy.fft.rfft2(x, padded) * scipy.fft.rfft2(k, padded)
+    out = scipy.fft.irfft2(spectrum, padded)
     if mode == "full":
         return out[..., : full[0], : full[1]]
     return out[..., kh - 1 : h, kw - 1 : w]
@@ -270,7 +275,7 @@ def interior_columns(width: int) -> slice:
 
 def _rfft2(x: torch.Tensor) -> torch.Tensor:
     # scipy.fft computes float32 in float32 (numpy.fft before 2.0 used float64)
-    spectrum = scipy.fft.rfft2(to_numpy(x, x.dtype), axes=(-2, -1))
+    spectrum = scipy.fft.rfft2(to_numpy(x, x.dtype))  # over the last two axes
     return from_numpy(np.stack([spectrum.real, spectrum.imag], axis=-1), x, x.dtype)
 
 
@@ -281,7 +286,7 @@ def _rfft2_adjoint(grad_spectrum: torch.Tensor, width: int) -> torch.Tensor:
     spectrum = parts[..., 0] + 1j * parts[..., 1]  # a new array: safe to scale in place
     spectrum[..., interior_columns(width)] *= 0.5
     height = spectrum.shape[-2]
-    out = scipy.fft.irfft2(spectrum, s=(height, width), axes=(-2, -1), norm="forward")
+    out = scipy.fft.irfft2(spectrum, s=(height, width), norm="forward")
     return from_numpy(out, grad_spectrum, dtype)
 
 
