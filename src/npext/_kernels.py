@@ -10,6 +10,10 @@ can:
 * ``rfft2(x)``                (..., H, W) -> (..., H, W//2+1, 2): real and imaginary parts
 * ``rfft2_adjoint(G, width)`` (..., H, W//2+1, 2) -> (..., H, width): the adjoint of rfft2
 
+Each computes in float64 for float64 and in float32 for narrower floats, and
+returns torch's promotion of its arguments' dtypes, rounded once (``_bridge``):
+the Functions call them on their arguments as they are.
+
 On torch >= 2.4 each is a ``torch.library.custom_op`` in the ``npext``
 namespace, with a fake kernel (shapes, dtype, device and strides without
 data: what torch.compile, export and FakeTensorMode trace with), a vmap rule

@@ -39,14 +39,6 @@ def _grad_for(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return _as(grad.sum_to_size(like.shape), like.dtype)
 
 
-def _in_compute_dtype(kernel, a, b):
-    """``kernel(a, b)`` computed in the compute dtype (float16/bfloat16 in float32), in the promoted dtype."""
-    dtype = result_dtype(a, b)
-    compute = compute_dtype(dtype)
-    out = kernel(_as(a, compute), _as(b, compute))
-    return _as(out, dtype)
-
-
 def _as(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``tensor.to(dtype)``, without the call where it would return ``tensor`` itself (a small call's micro-seconds)."""
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
@@ -73,7 +65,7 @@ class _CorrelateValid(CompilableFunction):
 
     @staticmethod
     def forward(x, k):
-        return _in_compute_dtype(_kernels.eager.correlate_valid, x, k)
+        return _kernels.eager.correlate_valid(x, k)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -107,7 +99,7 @@ class _ConvolveFull(CompilableFunction):
 
     @staticmethod
     def forward(g, k):
-        return _in_compute_dtype(_kernels.eager.convolve_full, g, k)
+        return _kernels.eager.convolve_full(g, k)
 
     @staticmethod
     def setup_context(ctx, inputs, output):

@@ -38,17 +38,12 @@ from ._bridge import batched_call, check_real_tensor, compute_dtype, from_numpy,
 from ._compile import CompilableFunction, save_inputs
 
 
-def _in_compute_dtype(kernel, tensor, *args):
-    """``kernel(tensor, *args)`` computed in the compute dtype, returned in ``tensor``'s dtype."""
-    return kernel(tensor.to(compute_dtype(tensor.dtype)), *args).to(tensor.dtype)
-
-
 class _RFFT2(CompilableFunction):
     """x (..., H, W) -> rfft2(x) as real and imaginary parts, (..., H, W // 2 + 1, 2)."""
 
     @staticmethod
     def forward(x):
-        return _in_compute_dtype(_kernels.eager.rfft2, x)
+        return _kernels.eager.rfft2(x)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -75,7 +70,7 @@ class _RFFT2Adjoint(CompilableFunction):
 
     @staticmethod
     def forward(grad_spectrum, width):
-        return _in_compute_dtype(_kernels.eager.rfft2_adjoint, grad_spectrum, width)
+        return _kernels.eager.rfft2_adjoint(grad_spectrum, width)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
