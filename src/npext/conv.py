@@ -24,24 +24,13 @@ from . import _kernels
 from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
 from ._compile import CompilableFunction, forward_ad_may_run, save_inputs
 
-
-def _sum_defined(*terms):
-    """Sum of the terms that are not None (tangents of inputs without one)."""
-    total = None
-    for term in terms:
-        if term is not None:
-            total = term if total is None else total + term
-    return total
-
-
-def _grad_for(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A gradient in ``like``'s shape and dtype: summed over the dims ``like`` was broadcast in."""
-    return _as(grad.sum_to_size(like.shape), like.dtype)
-
-
-def _as(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``tensor.to(dtype)``, without the call where it would return ``tensor`` itself (a small call's micro-seconds)."""
-    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+# Two rules of torch's that keep these methods short, on every torch 2.x:
+#
+# * autograd casts each gradient a backward returns to its input's dtype, so
+#   a backward may return the promoted dtype (what it must not do is round
+#   lower first, like the tutorial's .to(torch.float) on a float64 filter);
+#   forward AD casts nothing, so a jvp returns the output's dtype itself;
+# * a jvp gets a zero tangent, never None, for an argument without one.
 
 
 def _recorded() -> bool:
@@ -76,18 +65,16 @@ class _CorrelateValid(CompilableFunction):
         x, k = ctx.saved_tensors
         grad_x = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_x = _grad_for(_block(_ConvolveFull, grad, k), x)
+            grad_x = _block(_ConvolveFull, grad, k).sum_to_size(x.shape)
         if ctx.needs_input_grad[1]:
-            grad_k = _grad_for(_block(_CorrelateValid, x, grad), k)
+            grad_k = _block(_CorrelateValid, x, grad).sum_to_size(k.shape)
         return grad_x, grad_k
 
     @staticmethod
     def jvp(ctx, tangent_x, tangent_k):
         x, k = ctx.saved_tensors
-        return _sum_defined(
-            None if tangent_x is None else _CorrelateValid.apply(tangent_x, k),
-            None if tangent_k is None else _CorrelateValid.apply(x, tangent_k),
-        ).to(result_dtype(x, k))
+        # a tangent may be wider than its primal (float64 on float32)
+        return (_CorrelateValid.apply(tangent_x, k) + _CorrelateValid.apply(x, tangent_k)).to(result_dtype(x, k))
 
     @classmethod
     def vmap(cls, info, in_dims, x, k):
@@ -110,18 +97,15 @@ class _ConvolveFull(CompilableFunction):
         g, k = ctx.saved_tensors
         grad_g = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_g = _grad_for(_block(_CorrelateValid, grad, k), g)
+            grad_g = _block(_CorrelateValid, grad, k).sum_to_size(g.shape)
         if ctx.needs_input_grad[1]:
-            grad_k = _grad_for(_block(_CorrelateValid, grad, g), k)
+            grad_k = _block(_CorrelateValid, grad, g).sum_to_size(k.shape)
         return grad_g, grad_k
 
     @staticmethod
     def jvp(ctx, tangent_g, tangent_k):
         g, k = ctx.saved_tensors
-        return _sum_defined(
-            None if tangent_g is None else _ConvolveFull.apply(tangent_g, k),
-            None if tangent_k is None else _ConvolveFull.apply(g, tangent_k),
-        ).to(result_dtype(g, k))
+        return (_ConvolveFull.apply(tangent_g, k) + _ConvolveFull.apply(g, tangent_k)).to(result_dtype(g, k))
 
     @classmethod
     def vmap(cls, info, in_dims, g, k):
@@ -154,8 +138,8 @@ def _correlate_plus_bias(input, filter, bias):
     """correlate(input, filter) + bias, in the compute dtype, rounded once to the promoted dtype."""
     dtype = result_dtype(input, filter, bias)
     compute = compute_dtype(dtype)
-    out = _kernels.eager.correlate_valid(_as(input, compute), _as(filter, compute))
-    return _as(out + _as(bias, compute), dtype)
+    out = _kernels.eager.correlate_valid(input.to(compute), filter.to(compute))
+    return (out + bias.to(compute)).to(dtype)
 
 
 class ScipyConv2dFunction(CompilableFunction):
@@ -185,20 +169,20 @@ class ScipyConv2dFunction(CompilableFunction):
         input, filter, bias = ctx.saved_tensors
         grad_input = grad_filter = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_input = _as(_block(_ConvolveFull, grad_output, filter), input.dtype)
+            grad_input = _block(_ConvolveFull, grad_output, filter)
         if ctx.needs_input_grad[1]:
-            grad_filter = _as(_block(_CorrelateValid, input, grad_output), filter.dtype)
+            grad_filter = _block(_CorrelateValid, input, grad_output)
         if ctx.needs_input_grad[2]:
-            grad_bias = grad_output.sum().reshape(bias.shape).to(bias.dtype)
+            grad_bias = grad_output.sum().reshape(bias.shape)
         return grad_input, grad_filter, grad_bias
 
     @staticmethod
     def jvp(ctx, tangent_input, tangent_filter, tangent_bias):
         input, filter, bias = ctx.saved_tensors
-        return _sum_defined(
-            None if tangent_input is None else _CorrelateValid.apply(tangent_input, filter),
-            None if tangent_filter is None else _CorrelateValid.apply(input, tangent_filter),
-            None if tangent_bias is None else tangent_bias.reshape(()),
+        return (
+            _CorrelateValid.apply(tangent_input, filter)
+            + _CorrelateValid.apply(input, tangent_filter)
+            + tangent_bias.reshape(())
         ).to(result_dtype(input, filter, bias))
 
     @classmethod
@@ -212,8 +196,8 @@ class ScipyConv2dFunction(CompilableFunction):
         dtype = result_dtype(input, filter, bias)
         compute = compute_dtype(dtype)
         bias = bias.reshape(()) if in_dims[2] is None else bias.movedim(in_dims[2], 0).reshape(-1, 1, 1)
-        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (_as(input, compute), _as(filter, compute)), (2, 2))
-        return _as(out + _as(bias, compute), dtype), 0
+        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (input.to(compute), filter.to(compute)), (2, 2))
+        return (out + bias.to(compute)).to(dtype), 0
 
 
 class ScipyConv2d(nn.Module):

@@ -49,12 +49,12 @@ class _RFFT2(CompilableFunction):
     def setup_context(ctx, inputs, output):
         (x,) = inputs
         ctx.width = x.shape[-1]
-        ctx.dtype = x.dtype
         ctx.shape = x.shape
 
     @staticmethod
     def backward(ctx, grad):
-        return _RFFT2Adjoint.apply(grad, ctx.width).sum_to_size(ctx.shape).to(ctx.dtype)
+        # autograd casts a gradient to its input's dtype (conv.py)
+        return _RFFT2Adjoint.apply(grad, ctx.width).sum_to_size(ctx.shape)
 
     @staticmethod
     def jvp(ctx, tangent_x):
@@ -74,12 +74,11 @@ class _RFFT2Adjoint(CompilableFunction):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        grad_spectrum, ctx.width = inputs
-        ctx.dtype = grad_spectrum.dtype
+        _, ctx.width = inputs
 
     @staticmethod
     def backward(ctx, grad):
-        return _RFFT2.apply(grad).to(ctx.dtype), None
+        return _RFFT2.apply(grad), None
 
     @staticmethod
     def jvp(ctx, tangent_grad_spectrum, _):
@@ -137,7 +136,7 @@ class RFFT2AbsFunction(CompilableFunction):
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
         grad_spectrum = grad_output.unsqueeze(-1) * _phase(_RFFT2.apply(input))
-        return _RFFT2Adjoint.apply(grad_spectrum, input.shape[-1]).to(input.dtype)
+        return _RFFT2Adjoint.apply(grad_spectrum, input.shape[-1])
 
     @staticmethod
     def jvp(ctx, tangent_input):
