@@ -134,14 +134,14 @@ def batched_call(apply, in_dims, args, core_dims):
     an autograd formula) keeps every transform below this vmap level working.
     """
     leading = [
-        None if d is None or n is None else a.dim() - 1 - n for a, d, n in zip(args, in_dims, core_dims, strict=False)
+        None if d is None or n is None else a.dim() - 1 - n for a, d, n in zip(args, in_dims, core_dims, strict=True)
     ]
     most = max(
         [lead for lead in leading if lead is not None]
-        + [a.dim() - n for a, d, n in zip(args, in_dims, core_dims, strict=False) if d is None and n is not None]
+        + [a.dim() - n for a, d, n in zip(args, in_dims, core_dims, strict=True) if d is None and n is not None]
     )
     aligned = []
-    for a, d, lead in zip(args, in_dims, leading, strict=False):
+    for a, d, lead in zip(args, in_dims, leading, strict=True):
         if d is not None:
             a = a.movedim(d, 0)
             a = a.reshape((a.shape[0],) + (1,) * (most - lead) + tuple(a.shape[1:]))

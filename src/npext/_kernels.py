@@ -244,7 +244,7 @@ def _scipy_direct(x, k, mode: str, direct) -> np.ndarray:
     if x.ndim == k.ndim == 2:
         return direct(x, k, mode=mode)
     batch, xs, ks = _batched_pairs(x, k)
-    out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks, strict=False)])
+    out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks, strict=True)])
     return out.reshape(batch + out.shape[-2:])
 
 
@@ -317,13 +317,11 @@ def _convolve_full_fake(g, k):
 
 
 def _rfft2_fake(x):
-    return _empty(x, (*tuple(x.shape[:-1]), x.shape[-1] // 2 + 1, 2), x.dtype)
+    return x.new_empty((*x.shape[:-1], x.shape[-1] // 2 + 1, 2))  # x's dtype and device
 
 
 def _rfft2_adjoint_fake(grad_spectrum, width):
-    return _empty(
-        grad_spectrum, (*tuple(grad_spectrum.shape[:-3]), grad_spectrum.shape[-3], width), grad_spectrum.dtype
-    )
+    return grad_spectrum.new_empty((*grad_spectrum.shape[:-2], width))
 
 
 # ------------------------------------------------------------ registration

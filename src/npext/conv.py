@@ -190,7 +190,7 @@ class ScipyConv2dFunction(CompilableFunction):
         # the checks see one example; then one SciPy call for the whole batch,
         # built from the differentiable blocks so transforms below still work
         check_conv_args(
-            *(a if d is None else a.select(d, 0) for a, d in zip((input, filter, bias), in_dims, strict=False))
+            *(a if d is None else a.select(d, 0) for a, d in zip((input, filter, bias), in_dims, strict=True))
         )
         # in the compute dtype and rounded once, as forward's _correlate_plus_bias
         dtype = result_dtype(input, filter, bias)

@@ -136,7 +136,7 @@ class RFFT2AbsFunction(CompilableFunction):
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
         grad_spectrum = grad_output.unsqueeze(-1) * _phase(_RFFT2.apply(input))
-        return _RFFT2Adjoint.apply(grad_spectrum, input.shape[-1])
+        return _RFFT2Adjoint.apply(grad_spectrum, input.shape[1])  # input is (H, W)
 
     @staticmethod
     def jvp(ctx, tangent_input):
