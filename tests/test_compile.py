@@ -206,9 +206,10 @@ def _filled(shape, dtype):
     return torch.linspace(-1, 1, math.prod(shape)).reshape(shape).to(dtype)
 
 
-# Each corner once, every run: the kernel batched alone and wider than the
-# image, the image batched with a narrower kernel, both in half precision
-# (computed in float32, returned in float16).
+# Each corner once, every run: the kernel batched alone (the output's batch is
+# the kernel's) and of a wider dtype than the image; the image batched with a
+# kernel of a narrower dtype; both in float16 or both in bfloat16 (computed in
+# float32, returned in the half dtype).
 PINNED_OP_SAMPLES = [
     ("correlate_valid", (_filled((5, 6), torch.float32), _filled((2, 2, 3), torch.float64))),
     ("correlate_valid", (_filled((2, 5, 6), torch.float64), _filled((2, 3), torch.bfloat16))),

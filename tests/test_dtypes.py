@@ -139,15 +139,26 @@ def _assert_vmap_is_the_loop(apply, args, in_dims):
 
 def _assert_dtypes_in_every_mode(apply, args, vmap_in_dims):
     dtypes = [a.dtype for a in args]
-    dtype = promoted_dtype(args)
+    dtype = promoted_dtype(args)  # the output's; each gradient in its argument's
     compute = compute_dtype(dtype)
     output = apply(*args)
     assert output.dtype == dtype
     # rounded once: the call on the same values in the compute dtype, then cast
     assert torch.equal(output, apply(*(a.to(compute) for a in args)).to(dtype))
+    # the gradients too, bit for bit: autograd casts them to each argument's
+    # dtype, so what this catches is a backward that computes narrower than
+    # the compute dtype (the FFT's did: its phase came from a float16
+    # spectrum). A lossy step both runs share, like the tutorial's
+    # .to(torch.float), is the oracle's to catch (TutorialFloat32Cast).
+    grad_output = torch.randn(output.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
     leaves = [a.clone().requires_grad_() for a in args]
-    grads = torch.autograd.grad(apply(*leaves), leaves, torch.ones_like(output))
-    assert [g.dtype for g in grads] == dtypes, f"gradients {[g.dtype for g in grads]} for arguments {dtypes}"
+    grads = torch.autograd.grad(apply(*leaves), leaves, grad_output)
+    wide = [a.to(compute).requires_grad_() for a in args]
+    exact = torch.autograd.grad(apply(*wide), wide, grad_output.to(compute))
+    for index, (grad, want, arg) in enumerate(zip(grads, exact, args, strict=True)):
+        assert torch.equal(grad, want.to(arg.dtype)), (
+            f"gradient {index} is not the {compute} one rounded once to {arg.dtype}"
+        )
     for index in range(len(args)):
         for tangent_dtype in (dtypes[index], torch.float64):  # a wider tangent reaches jvp as it is
             got = _tangent_dtype(apply, args, index, tangent_dtype)

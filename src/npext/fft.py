@@ -132,16 +132,23 @@ class RFFT2AbsFunction(CompilableFunction):
     def setup_context(ctx, inputs, output):
         save_inputs(ctx, inputs)
 
+    # backward and jvp compute in the compute dtype too, and round once: the
+    # phase of a float16 spectrum would carry float16's error into every entry
+
     @staticmethod
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
-        grad_spectrum = grad_output.unsqueeze(-1) * _phase(_RFFT2.apply(input))
+        compute = compute_dtype(input.dtype)
+        grad_spectrum = grad_output.to(compute).unsqueeze(-1) * _phase(_RFFT2.apply(input.to(compute)))
         return _RFFT2Adjoint.apply(grad_spectrum, input.shape[1])  # input is (H, W)
 
     @staticmethod
     def jvp(ctx, tangent_input):
         (input,) = ctx.saved_tensors
-        return (_phase(_RFFT2.apply(input)) * _RFFT2.apply(tangent_input)).sum(-1).to(input.dtype)
+        compute = compute_dtype(input.dtype)
+        # a tangent wider than its primal (float64 on float32) keeps its precision until the end
+        spectrum = _RFFT2.apply(tangent_input.to(torch.promote_types(compute, tangent_input.dtype)))
+        return (_phase(_RFFT2.apply(input.to(compute))) * spectrum).sum(-1).to(input.dtype)
 
     @classmethod
     def vmap(cls, info, in_dims, input):
