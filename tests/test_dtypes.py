@@ -118,12 +118,11 @@ def _tensors(shapes, dtypes):
     return tuple(torch.randn(s, generator=generator).to(d) for s, d in zip(shapes, dtypes, strict=True))
 
 
-def _tangent_dtype(apply, args, index, tangent_dtype):
-    """The dtype of the output's tangent with only argument ``index`` dual, its tangent in ``tangent_dtype``."""
+def _output_tangent(apply, args, index, tangent):
+    """The output's tangent with only argument ``index`` dual, with ``tangent``."""
     with fwAD.dual_level():
-        tangent = torch.ones_like(args[index], dtype=tangent_dtype)
         duals = [fwAD.make_dual(a, tangent) if i == index else a for i, a in enumerate(args)]
-        return fwAD.unpack_dual(apply(*duals)).tangent.dtype
+        return fwAD.unpack_dual(apply(*duals)).tangent
 
 
 def _assert_vmap_is_the_loop(apply, args, in_dims):
@@ -159,10 +158,15 @@ def _assert_dtypes_in_every_mode(apply, args, vmap_in_dims):
         assert torch.equal(grad, want.to(arg.dtype)), (
             f"gradient {index} is not the {compute} one rounded once to {arg.dtype}"
         )
+    # forward AD casts nothing: the tangent's dtype and bits are the jvp's own
+    generator = torch.Generator().manual_seed(2)
     for index in range(len(args)):
         for tangent_dtype in (dtypes[index], torch.float64):  # a wider tangent reaches jvp as it is
-            got = _tangent_dtype(apply, args, index, tangent_dtype)
-            assert got == dtype, f"tangent of argument {index} ({tangent_dtype}): output tangent {got}, want {dtype}"
+            tangent = torch.randn(args[index].shape, generator=generator).to(tangent_dtype)
+            got = _output_tangent(apply, args, index, tangent)
+            assert got.dtype == dtype, f"tangent of argument {index} ({tangent_dtype}): output's {got.dtype}"
+            want = _output_tangent(apply, [a.to(compute) for a in args], index, tangent.to(compute)).to(dtype)
+            assert torch.equal(got, want), f"tangent of argument {index} ({tangent_dtype}) is not rounded once"
     for in_dims in vmap_in_dims:
         _assert_vmap_is_the_loop(apply, args, in_dims)
 

@@ -33,6 +33,17 @@ from ._compile import CompilableFunction, forward_ad_may_run, save_inputs
 # * a jvp gets a zero tangent, never None, for an argument without one.
 
 
+def _bilinear_jvp(function, a, b, tangent_a, tangent_b):
+    """The tangent of ``function.apply(a, b)``, bilinear: both terms in the compute dtype, rounded once.
+
+    The kernels promote, so one argument of each term in the compute dtype is
+    enough; a wider tangent (float64 on float32) is rounded to it first.
+    """
+    dtype = result_dtype(a, b)
+    compute = compute_dtype(dtype)
+    return (function.apply(tangent_a.to(compute), b) + function.apply(a, tangent_b.to(compute))).to(dtype)
+
+
 def _recorded() -> bool:
     """Whether a block's result might be differentiated, so it must come from its Function's apply.
 
@@ -72,9 +83,7 @@ class _CorrelateValid(CompilableFunction):
 
     @staticmethod
     def jvp(ctx, tangent_x, tangent_k):
-        x, k = ctx.saved_tensors
-        # a tangent may be wider than its primal (float64 on float32)
-        return (_CorrelateValid.apply(tangent_x, k) + _CorrelateValid.apply(x, tangent_k)).to(result_dtype(x, k))
+        return _bilinear_jvp(_CorrelateValid, *ctx.saved_tensors, tangent_x, tangent_k)
 
     @classmethod
     def vmap(cls, info, in_dims, x, k):
@@ -104,8 +113,7 @@ class _ConvolveFull(CompilableFunction):
 
     @staticmethod
     def jvp(ctx, tangent_g, tangent_k):
-        g, k = ctx.saved_tensors
-        return (_ConvolveFull.apply(tangent_g, k) + _ConvolveFull.apply(g, tangent_k)).to(result_dtype(g, k))
+        return _bilinear_jvp(_ConvolveFull, *ctx.saved_tensors, tangent_g, tangent_k)
 
     @classmethod
     def vmap(cls, info, in_dims, g, k):
@@ -135,11 +143,14 @@ def check_conv_args(input, filter, bias) -> None:
 
 
 def _correlate_plus_bias(input, filter, bias):
-    """correlate(input, filter) + bias, in the compute dtype, rounded once to the promoted dtype."""
+    """correlate(input, filter) + bias, in the compute dtype, rounded once to the promoted dtype.
+
+    The kernel promotes, so the input in the compute dtype puts the
+    correlation there, and adding bias (never wider) keeps it there.
+    """
     dtype = result_dtype(input, filter, bias)
-    compute = compute_dtype(dtype)
-    out = _kernels.eager.correlate_valid(input.to(compute), filter.to(compute))
-    return (out + bias.to(compute)).to(dtype)
+    out = _kernels.eager.correlate_valid(input.to(compute_dtype(dtype)), filter)
+    return (out + bias).to(dtype)
 
 
 class ScipyConv2dFunction(CompilableFunction):
@@ -179,11 +190,13 @@ class ScipyConv2dFunction(CompilableFunction):
     @staticmethod
     def jvp(ctx, tangent_input, tangent_filter, tangent_bias):
         input, filter, bias = ctx.saved_tensors
+        dtype = result_dtype(input, filter, bias)
+        compute = compute_dtype(dtype)
         return (
-            _CorrelateValid.apply(tangent_input, filter)
-            + _CorrelateValid.apply(input, tangent_filter)
+            _CorrelateValid.apply(tangent_input.to(compute), filter)
+            + _CorrelateValid.apply(input, tangent_filter.to(compute))
             + tangent_bias.reshape(())
-        ).to(result_dtype(input, filter, bias))
+        ).to(dtype)
 
     @classmethod
     def vmap(cls, info, in_dims, input, filter, bias):
@@ -194,10 +207,9 @@ class ScipyConv2dFunction(CompilableFunction):
         )
         # in the compute dtype and rounded once, as forward's _correlate_plus_bias
         dtype = result_dtype(input, filter, bias)
-        compute = compute_dtype(dtype)
         bias = bias.reshape(()) if in_dims[2] is None else bias.movedim(in_dims[2], 0).reshape(-1, 1, 1)
-        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (input.to(compute), filter.to(compute)), (2, 2))
-        return (out + bias.to(compute)).to(dtype), 0
+        (out, _) = batched_call(_CorrelateValid.apply, in_dims[:2], (input.to(compute_dtype(dtype)), filter), (2, 2))
+        return (out + bias).to(dtype), 0
 
 
 class ScipyConv2d(nn.Module):

@@ -139,15 +139,14 @@ class RFFT2AbsFunction(CompilableFunction):
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
         compute = compute_dtype(input.dtype)
-        grad_spectrum = grad_output.to(compute).unsqueeze(-1) * _phase(_RFFT2.apply(input.to(compute)))
+        grad_spectrum = grad_output.unsqueeze(-1) * _phase(_RFFT2.apply(input.to(compute)))  # promotes to compute
         return _RFFT2Adjoint.apply(grad_spectrum, input.shape[1])  # input is (H, W)
 
     @staticmethod
     def jvp(ctx, tangent_input):
         (input,) = ctx.saved_tensors
         compute = compute_dtype(input.dtype)
-        # a tangent wider than its primal (float64 on float32) keeps its precision until the end
-        spectrum = _RFFT2.apply(tangent_input.to(torch.promote_types(compute, tangent_input.dtype)))
+        spectrum = _RFFT2.apply(tangent_input.to(compute))  # a wider tangent (float64 on float32) too
         return (_phase(_RFFT2.apply(input.to(compute))) * spectrum).sum(-1).to(input.dtype)
 
     @classmethod
