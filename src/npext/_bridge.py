@@ -133,17 +133,13 @@ def batched_call(apply, in_dims, args, core_dims):
     at dim 0. Calling a differentiable ``apply`` (a Function, or an op with
     an autograd formula) keeps every transform below this vmap level working.
     """
-    leading = [
-        None if d is None or n is None else a.dim() - 1 - n for a, d, n in zip(args, in_dims, core_dims, strict=True)
-    ]
-    most = max(
-        [lead for lead in leading if lead is not None]
-        + [a.dim() - n for a, d, n in zip(args, in_dims, core_dims, strict=True) if d is None and n is not None]
-    )
+    arguments = list(zip(args, in_dims, core_dims, strict=True))
+    # the most leading dims any tensor's example has (its dims less the vmapped one and the core)
+    most = max(a.dim() - (d is not None) - n for a, d, n in arguments if n is not None)
     aligned = []
-    for a, d, lead in zip(args, in_dims, leading, strict=True):
+    for a, d, n in arguments:
         if d is not None:
             a = a.movedim(d, 0)
-            a = a.reshape((a.shape[0],) + (1,) * (most - lead) + tuple(a.shape[1:]))
+            a = a.reshape((a.shape[0],) + (1,) * (most - (a.dim() - 1 - n)) + tuple(a.shape[1:]))
         aligned.append(a)
     return apply(*aligned), 0
