@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.signal import convolve2d, correlate2d
 from torch.testing import assert_close
 
 import npext
@@ -254,6 +255,14 @@ def test_the_cost_model_reads_one_image_of_batched_shapes(image, kernel_shape, m
         assert _kernels.method(x_shape, k_shape, mode) == _kernels.method(image, kernel_shape, mode)
 
 
+def test_the_method_cache_keeps_one_entry_per_image_shape():
+    """Batches of any size share the cached choice of their images' shapes (a vmap's calls stay cache hits)."""
+    _kernels._method.cache_clear()
+    for batch_x, batch_k in [((), ()), ((5,), ()), ((2, 3), (3,)), ((1,), (4, 1))]:
+        _kernels.method((*batch_x, 40, 40), (*batch_k, 3, 3), "valid")
+    assert _kernels._method.cache_info().currsize == 1
+
+
 def test_direct_products_count_one_image_of_either_mode():
     # valid: (9-4+1) * (30-2+1) outputs of 8 taps; full: 9*30 image elements times 8 taps
     assert _kernels.direct_products((9, 30), (4, 2), "valid") == 8 * 6 * 29
@@ -484,3 +493,38 @@ def test_the_loops_read_strided_views_as_copies(mode, kernel_shape):
     loop = _kernels._loop_valid if mode == "valid" else _kernels._loop_full
     expected = loop(np.ascontiguousarray(x), np.ascontiguousarray(k))
     assert np.array_equal(loop(x, k), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_positions_loop_sums_each_window_as_numpy_sums_it(dtype):
+    """Each output is NumPy's sum of one window's products in the input's dtype, bit for bit.
+
+    That is what makes a batch equal its images one by one; a loop that summed in
+    another dtype (say float64 scratch for float32 images) would be off in the last bits.
+    """
+    rng = np.random.default_rng(2)
+    x, k = rng.standard_normal((9, 8)).astype(dtype), rng.standard_normal((7, 6)).astype(dtype)
+    expected = np.array([[(x[i : i + 7, j : j + 6] * k).reshape(-1).sum() for j in range(3)] for i in range(3)], dtype)
+    assert np.array_equal(_kernels._loop_valid(x, k), expected)
+
+
+def by_method(x, k, mode, how):
+    """What method ``how`` computes for this correlation ('valid') or convolution ('full'), called directly."""
+    valid = mode == "valid"
+    if how == "fft":
+        return _kernels._fft_convolve(x, k[..., ::-1, ::-1] if valid else k, mode)
+    if how == "scipy":
+        return (correlate2d if valid else convolve2d)(x, k, mode=mode)
+    return (_kernels._loop_valid if valid else _kernels._loop_full)(x, k)
+
+
+@pytest.mark.parametrize(
+    "switch, image, kernel_shape, mode, how",
+    CASES,
+    ids=[f"{c[0]}-{c[1][0]}x{c[1][1]}-{c[2][0]}x{c[2][1]}-{c[4]}" for c in CASES],
+)
+def test_the_kernels_run_the_method_the_switch_names(switch, image, kernel_shape, mode, how):
+    """``_compute`` gives the named method's bits: the methods agree on the maths but not in the last bits."""
+    rng = np.random.default_rng(sum(image) + sum(kernel_shape))
+    x, k = rng.uniform(-1, 1, image), rng.uniform(-1, 1, kernel_shape)
+    assert np.array_equal(_kernels._compute(x, k, mode), by_method(x, k, mode, how))
