@@ -192,14 +192,18 @@ def op_samples(draw, name):
 OPS = ["correlate_valid", "convolve_full", "rfft2", "rfft2_adjoint"]
 
 
+def opcheck(name, args):
+    """torch.library.opcheck of op ``name`` on fresh leaves of ``args`` that require grad (the autograd checks)."""
+    args = tuple(a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
+    torch.library.opcheck(getattr(torch.ops.npext, name).default, args)
+
+
 @pytest.mark.parametrize("name", OPS)
 @settings(max_examples=10)  # opcheck runs five checks per sample, with AOT dispatch: seconds each
 @given(data=st.data())
 def test_opcheck(name, data):
     """torch.library.opcheck: schema, autograd registration, fake kernel, AOT dispatch with dynamic shapes."""
-    args = data.draw(op_samples(name), label="args")
-    args = tuple(a.requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
-    torch.library.opcheck(getattr(torch.ops.npext, name).default, args)
+    opcheck(name, data.draw(op_samples(name), label="args"))
 
 
 def _filled(shape, dtype):
@@ -224,8 +228,7 @@ PINNED_OP_SAMPLES = [
 
 @pytest.mark.parametrize("name, args", PINNED_OP_SAMPLES, ids=[name for name, _ in PINNED_OP_SAMPLES])
 def test_opcheck_pinned_corners(name, args):
-    args = tuple(a.clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
-    torch.library.opcheck(getattr(torch.ops.npext, name).default, args)
+    opcheck(name, args)
 
 
 @pytest.mark.parametrize("name", OPS)
