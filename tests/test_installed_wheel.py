@@ -19,7 +19,7 @@ see the *base* interpreter's packages, not this environment's.)
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import os
 import re
 import shutil
@@ -120,7 +120,16 @@ def build_wheel(workdir: Path) -> Path:
 
 def install_command(python: Path, wheel: Path):
     """This environment's installer, installing into the fresh one (None if it has none)."""
-    if importlib.util.find_spec("pip") is not None:
+    # asked of pip's metadata, not of the import system: setuptools' distutils
+    # shim (a meta path finder) turns itself off for good when anything looks
+    # up the module "pip", and inductor's next C++ build in this process then
+    # fails on the stdlib distutils it finds (importlib.util.find_spec did that)
+    try:
+        importlib.metadata.distribution("pip")
+        has_pip = True
+    except importlib.metadata.PackageNotFoundError:
+        has_pip = False
+    if has_pip:
         return [
             sys.executable,
             "-m",
