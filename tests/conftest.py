@@ -84,9 +84,13 @@ def pytest_collection_modifyitems(session, config, items):
     property (every Function's output against the oracle, then every output
     dtype, shape, every gradient against the oracle, ...: a wrong forward
     or backward fails one of them at its first failing example), then the same
-    over the engine's examples (tests/test_npext_testing.py), then the rest in
-    collection order, then the inductor tests (they compile C++) and the wheel
-    test, and the catalogue last.
+    over the engine's examples (tests/test_npext_testing.py), then the wheel
+    test, then the rest in collection order, then the inductor tests (they
+    compile C++), and the catalogue last.
+
+    The wheel test is one long subprocess (about 15 s): started near the end
+    it left the other worker idle for 10 s of a 115 s run (measured); started
+    early, the other worker's tests fill that time.
     """
     from npext.testing import PROPERTIES
 
@@ -99,13 +103,15 @@ def pytest_collection_modifyitems(session, config, items):
 
     def cost(item):
         if item.get_closest_marker("catalogue"):
+            return (5,)
+        if item.get_closest_marker("slow_compile"):
             return (4,)
-        if item.get_closest_marker("slow_compile") or item.get_closest_marker("installed_wheel"):
-            return (3,)
+        if item.get_closest_marker("installed_wheel"):
+            return (2,)
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("property_name") if callspec else None
         if name not in order:
-            return (2,)
+            return (3,)
         return (0 if item.module.__name__.endswith("test_properties") else 1, order[name])
 
     items.sort(key=cost)  # stable: collection order within each group
