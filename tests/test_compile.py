@@ -21,10 +21,11 @@ from torch.testing import assert_close
 
 import npext
 from npext import _kernels, fft
-from npext.testing import sum_tolerance
-from npext.testing.compile import COMPILE_SKIP_REASON, compiled
+from npext.testing import Case, sum_tolerance
+from npext.testing.compile import COMPILE_SKIP_REASON, compiled, compiled_matches_eager
 from strategies import conv_shapes, float_tensors, image_shapes
 from tests.helpers import ALL_DTYPES
+from tests.registry import RFFT2_ABS
 
 pytestmark = pytest.mark.skipif(COMPILE_SKIP_REASON is not None, reason=str(COMPILE_SKIP_REASON))
 
@@ -61,6 +62,41 @@ def test_compiled_functions_of_the_same_signature_do_not_share_a_graph():
     x = torch.ones(4, 4)
     assert compiled(fft._RFFT2.apply, backend="eager")(x).shape == (4, 3, 2)
     assert compiled(fft.RFFT2AbsFunction.apply, backend="eager")(x).shape == (4, 3)
+
+
+def _fft_case(height):
+    x = torch.linspace(-1, 1, height * 6).reshape(height, 6)
+    return Case(args=(x,), grad_output=torch.ones(height, 4))
+
+
+def test_compiled_matches_eager_keeps_its_bookkeeping_through_a_dynamo_reset():
+    """After ``torch._dynamo.reset()`` (explain calls it) the next compile of a known key is no size recompile.
+
+    Measured before the reset probe: the catalogue's controls failed with "compiled
+    1 new graph(s) for inputs that differ from earlier ones only in size" on
+    workers where tests/test_compile.py's explain had run.
+    """
+
+    def apply(x):
+        return fft.RFFT2AbsFunction.apply(x)
+
+    entry = RFFT2_ABS.with_apply(apply, name="ResetBetweenCalls")
+    compiled_matches_eager(entry, _fft_case(3))
+    torch._dynamo.reset()
+    compiled_matches_eager(entry, _fft_case(5))
+
+
+def test_compiled_matches_eager_fails_a_function_that_recompiles_on_a_size_change():
+    """A Python branch on a size guards on it: crossing it compiles a new graph for the same key."""
+
+    def apply(x):
+        out = fft.RFFT2AbsFunction.apply(x)
+        return out * 1 if x.shape[0] > 4 else out
+
+    entry = RFFT2_ABS.with_apply(apply, name="BranchesOnHeight")
+    compiled_matches_eager(entry, _fft_case(3))
+    with pytest.raises(AssertionError, match=r"new graph.*differ from earlier ones only in size"):
+        compiled_matches_eager(entry, _fft_case(6))
 
 
 @pytest.mark.slow_compile

@@ -54,6 +54,31 @@ def _graph_count() -> int:
     return torch._dynamo.utils.counters["stats"]["unique_graphs"]
 
 
+def _plus_one(x):
+    return x + 1
+
+
+_probe = []  # _plus_one compiled, once
+
+
+def _forget_graphs_after_a_reset() -> None:
+    """Forget every graph key if Dynamo was reset since the last call.
+
+    ``torch._dynamo.reset()`` (which ``torch._dynamo.explain`` calls, and a
+    user's own tests may) drops every compiled graph; with the keys kept, the
+    next compile of a key seen before would pass for a recompile on a size
+    change. A tiny function compiled once is the probe: it compiles again only
+    after a reset.
+    """
+    if not _probe:
+        _probe.append(torch.compile(_plus_one, backend="eager", fullgraph=True))
+    before = _graph_count()
+    _probe[0](torch.zeros(()))
+    if _graph_count() != before:
+        for keys in _graph_keys.values():
+            keys.clear()
+
+
 def _graph_key(args, output) -> tuple:
     """What may legitimately need a new graph: dtypes, ranks, and which sizes and strides are 1.
 
@@ -115,6 +140,7 @@ def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
     function = compiled(entry.apply, backend)
     eager_output, eager_grads = _output_and_grads(entry.apply, case.args, case.grad_output)
     graph_key = _graph_key(case.args, eager_output)
+    _forget_graphs_after_a_reset()
     before = _graph_count()
     with _enough_graphs():
         output, grads = _output_and_grads(function, case.args, case.grad_output)
