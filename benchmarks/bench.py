@@ -3,6 +3,7 @@
     python benchmarks/bench.py                      # full run, about 2-3 minutes on 2 cores
     python benchmarks/bench.py --quick              # smoke run: few sizes, few repeats
     python benchmarks/bench.py --readme README.md   # also splice the table between the bench markers
+    python benchmarks/bench.py --small-call         # where a small conv call spends its time, layer by layer
     tox -e bench [-- --readme README.md]
 
 Every row is one forward + backward: the forward, then ``torch.autograd.grad``
@@ -414,6 +415,76 @@ def splice(readme: Path, text: str) -> None:
     readme.write_text(content[: start + len(START)] + "\n" + text + content[end:])
 
 
+# ---------------------------------------------------------------------------
+# where a small call's time goes
+
+SMALL_CALLS = [((32, 32), 3, "f32"), ((32, 32), 7, "f64"), ((64, 64), 3, "f32")]
+
+
+class _DoNothing(torch.autograd.Function):
+    """A Python Function that computes nothing: what torch charges any Function, forward + backward."""
+
+    @staticmethod
+    def forward(x, w, b):
+        return x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None, None
+
+
+def small_call_layers(shape, k: int, dtype: torch.dtype) -> dict[str, Callable]:
+    """ScipyConv2dFunction's forward + backward, built up layer by layer, and torch's F.conv2d."""
+    from npext import _kernels  # the kernels' NumPy bodies: private, this is npext's own benchmark
+
+    gen = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(s, generator=gen, dtype=dtype).requires_grad_() for s in (shape, (k, k), (1, 1)))
+    g = torch.randn(shape[0] - k + 1, shape[1] - k + 1, generator=gen, dtype=dtype)
+    xd, wd, bd = x.detach(), w.detach(), b.detach()
+    xn, wn, gn = xd.numpy(), wd.numpy(), g.numpy()
+    xt, wt = xd[None, None].requires_grad_(), wd[None, None].requires_grad_()
+    return {
+        "SciPy/NumPy work of the three kernels (NumPy in, NumPy out)": lambda: (
+            _kernels._compute(xn, wn, "valid"),
+            _kernels._compute(gn, wn, "full"),
+            _kernels._compute(xn, gn, "valid"),
+        ),
+        "the same from tensors to tensors (the bridge), with the bias": lambda: (
+            _kernels._correlate_valid(xd, wd) + bd.reshape(()),
+            _kernels._convolve_full(g, wd),
+            _kernels._correlate_valid(xd, g),
+            g.sum(),
+        ),
+        "a Python autograd.Function that computes nothing": lambda: torch.autograd.grad(
+            _DoNothing.apply(x, w, b), (x,), g.new_ones(shape)
+        ),
+        "ScipyConv2dFunction (ours)": lambda: torch.autograd.grad(
+            npext.ScipyConv2dFunction.apply(x, w, b), (x, w, b), g
+        ),
+        "F.conv2d + bias (torch)": lambda: torch.autograd.grad(
+            F.conv2d(xt, wt, b.reshape(1)), (xt, wt, b), g[None, None]
+        ),
+    }
+
+
+def small_call_report(plan: Plan) -> str:
+    lines = []
+    for shape, k, dtype in SMALL_CALLS:
+        times, rounds = measure(small_call_layers(shape, k, DTYPES[dtype]), plan)
+        torch_time = times["F.conv2d + bias (torch)"]
+        lines += [
+            f"\n{shape[0]}×{shape[1]}, k={k}, {dtype}: forward + backward, medians of {rounds} interleaved rounds\n",
+            "| layer | µs | ÷ torch |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {name} | {t * 1e6:.0f} | {t / torch_time:.2f}× |" for name, t in times.items()]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -422,9 +493,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated groups to run: " + ", ".join(GROUPS))
     ap.add_argument("--readme", type=Path, help="splice the table between the bench markers of this file")
     ap.add_argument("--seed", type=int, default=0, help="seed of the inputs and grad_outputs")
+    ap.add_argument(
+        "--small-call", action="store_true", help="only where a small conv call's time goes, layer by layer"
+    )
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    if args.small_call:
+        print(small_call_report(QUICK if args.quick else FULL), end="")
+        return 0
     todo = configs(args.quick)
     if args.only:
         wanted = set(args.only.split(","))
