@@ -198,8 +198,8 @@ def no_graph_breaks(entry, case):
     "eager" backend: Dynamo's trace alone, no AOT tracing or compile. The
     traced callable is kept and reused like ``compiled_matches_eager``'s, so
     a size change costs no new trace. (``torch._dynamo.explain`` reports the
-    same breaks but resets Dynamo on every call: measured, 16 s of the suite's
-    CPU time against 2 s this way, and every compiled graph dropped.)
+    same breaks but resets Dynamo on every call, dropping every compiled
+    graph of the process.)
     """
     function = compiled(entry.apply, backend="eager")
     try:
