@@ -77,7 +77,7 @@ def test_compiled_matches_eager_keeps_its_bookkeeping_through_a_dynamo_reset():
     workers where tests/test_compile.py's explain had run.
     """
 
-    def apply(x):
+    def apply(x):  # a function of its own: compiled() keeps graphs and keys per apply
         return fft.RFFT2AbsFunction.apply(x)
 
     entry = RFFT2_ABS.with_apply(apply, name="ResetBetweenCalls")

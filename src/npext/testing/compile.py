@@ -58,9 +58,6 @@ def _plus_one(x):
     return x + 1
 
 
-_probe = []  # _plus_one compiled, once
-
-
 def _forget_graphs_after_a_reset() -> None:
     """Forget every graph key if Dynamo was reset since the last call.
 
@@ -70,10 +67,8 @@ def _forget_graphs_after_a_reset() -> None:
     change. A tiny function compiled once is the probe: it compiles again only
     after a reset.
     """
-    if not _probe:
-        _probe.append(torch.compile(_plus_one, backend="eager", fullgraph=True))
     before = _graph_count()
-    _probe[0](torch.zeros(()))
+    compiled(_plus_one, backend="eager")(torch.zeros(()))
     if _graph_count() != before:
         for keys in _graph_keys.values():
             keys.clear()
