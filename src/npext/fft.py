@@ -106,6 +106,16 @@ def _phase(parts: torch.Tensor) -> torch.Tensor:
     return parts / safe.unsqueeze(-1)
 
 
+def _input_phase(input: torch.Tensor) -> torch.Tensor:
+    """The unit phase of rfft2(input), computed again, in the compute dtype, through the differentiable ``_RFFT2``.
+
+    What backward and jvp both multiply by (``RFFT2AbsFunction`` says why X
+    is not saved): in float32 for half inputs, whose phase would carry
+    float16's error into every entry.
+    """
+    return _phase(_RFFT2.apply(input.to(compute_dtype(input.dtype))))
+
+
 class RFFT2AbsFunction(CompilableFunction):
     """``|rfft2(input)|`` with the mathematically correct backward.
 
@@ -132,22 +142,19 @@ class RFFT2AbsFunction(CompilableFunction):
     def setup_context(ctx, inputs, output):
         save_inputs(ctx, inputs)
 
-    # backward and jvp compute in the compute dtype too, and round once: the
-    # phase of a float16 spectrum would carry float16's error into every entry
+    # backward and jvp compute in the compute dtype too (_input_phase), and round once
 
     @staticmethod
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
-        compute = compute_dtype(input.dtype)
-        grad_spectrum = grad_output.unsqueeze(-1) * _phase(_RFFT2.apply(input.to(compute)))  # promotes to compute
+        grad_spectrum = grad_output.unsqueeze(-1) * _input_phase(input)  # promotes to the compute dtype
         return _RFFT2Adjoint.apply(grad_spectrum, input.shape[1])  # input is (H, W)
 
     @staticmethod
     def jvp(ctx, tangent_input):
         (input,) = ctx.saved_tensors
-        compute = compute_dtype(input.dtype)
-        spectrum = _RFFT2.apply(tangent_input.to(compute))  # a wider tangent (float64 on float32) too
-        return (_phase(_RFFT2.apply(input.to(compute))) * spectrum).sum(-1).to(input.dtype)
+        spectrum = _RFFT2.apply(tangent_input.to(compute_dtype(input.dtype)))  # a float64 tangent on float32 too
+        return (_input_phase(input) * spectrum).sum(-1).to(input.dtype)
 
     @classmethod
     def vmap(cls, info, in_dims, input):
