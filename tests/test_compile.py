@@ -21,7 +21,7 @@ from torch.testing import assert_close
 
 import npext
 from npext import _kernels, fft
-from npext.testing import Case, sum_tolerance
+from npext.testing import Case, leaves, sum_tolerance
 from npext.testing.compile import COMPILE_SKIP_REASON, compiled, compiled_matches_eager
 from strategies import conv_shapes, float_tensors, image_shapes
 from tests.helpers import ALL_DTYPES
@@ -230,8 +230,7 @@ OPS = ["correlate_valid", "convolve_full", "rfft2", "rfft2_adjoint"]
 
 def opcheck(name, args):
     """torch.library.opcheck of op ``name`` on fresh leaves of ``args`` that require grad (the autograd checks)."""
-    args = tuple(a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
-    torch.library.opcheck(getattr(torch.ops.npext, name).default, args)
+    torch.library.opcheck(getattr(torch.ops.npext, name).default, leaves(args))
 
 
 @pytest.mark.parametrize("name", OPS)
