@@ -112,17 +112,6 @@ def _enough_graphs():
     return torch._dynamo.config.patch(cache_size_limit=256)
 
 
-def _leaves(args):
-    return tuple(a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in args)
-
-
-def _output_and_grads(apply, args, grad_output):
-    inputs = _leaves(args)
-    output = apply(*inputs)
-    tensors = [a for a in inputs if isinstance(a, torch.Tensor)]
-    return output, torch.autograd.grad(output, tensors, grad_output.to(output.dtype))
-
-
 def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
     """Under torch.compile(fullgraph=True, dynamic=True) the output and every gradient equal eager's.
 
@@ -131,14 +120,16 @@ def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
     staticmethod Dynamo refuses), fake kernels that disagree with the real
     ones, and backward formulas that only work on real tensors.
     """
+    from .properties import output_and_grads  # properties imports this module's properties at its top
+
     key = (entry.apply, backend)
     function = compiled(entry.apply, backend)
-    eager_output, eager_grads = _output_and_grads(entry.apply, case.args, case.grad_output)
+    eager_output, eager_grads = output_and_grads(entry.apply, case.args, case.grad_output)
     graph_key = _graph_key(case.args, eager_output)
     _forget_graphs_after_a_reset()
     before = _graph_count()
     with _enough_graphs():
-        output, grads = _output_and_grads(function, case.args, case.grad_output)
+        output, grads = output_and_grads(function, case.args, case.grad_output)
     new_graphs = _graph_count() - before
     assert not (new_graphs and graph_key in _graph_keys[key]), (
         f"{entry.name}: torch.compile(dynamic=True) compiled {new_graphs} new graph(s) for "
