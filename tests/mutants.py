@@ -23,7 +23,7 @@ from npext._kernels import interior_columns as _interior_columns
 from npext.conv import _CorrelateValid
 from npext.fft import RFFT2AbsFunction
 from npext.testing import FunctionUnderTest
-from npext.testing.compile import COMPILE_SKIP_REASON
+from npext.testing.properties.compile import COMPILE_SKIP_REASON
 from tests.registry import BAD_FFT, CONV, RFFT2_ABS
 
 Conv = npext.ScipyConv2dFunction

@@ -24,7 +24,7 @@ from npext._kernels import uses_fft
 from npext.conv import _ConvolveFull, _CorrelateValid
 from npext.fft import _RFFT2, _RFFT2Adjoint
 from npext.testing import GRID_STEP, FunctionUnderTest, eps, sum_tolerance
-from npext.testing.compile import COMPILE_SKIP_REASON
+from npext.testing.properties.compile import COMPILE_SKIP_REASON
 from strategies import conv_cases, convolve_cases, correlate_cases, fft_cases, rfft2_adjoint_cases, rfft2_cases
 from strategies.shapes import SMALL_MAX_SIDE
 from tests.laws import CONV_LAWS, FFT_LAWS, fft_tolerance

@@ -22,7 +22,7 @@ from torch.testing import assert_close
 import npext
 from npext import _kernels, fft
 from npext.testing import Case, leaves, sum_tolerance
-from npext.testing.compile import COMPILE_SKIP_REASON, compiled, compiled_matches_eager
+from npext.testing.properties.compile import COMPILE_SKIP_REASON, compiled, compiled_matches_eager
 from strategies import conv_shapes, float_tensors, image_shapes
 from tests.helpers import ALL_DTYPES
 from tests.registry import RFFT2_ABS

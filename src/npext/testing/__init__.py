@@ -64,21 +64,10 @@ Names:
   ``over_tensors``, ``inner``.
 """
 
-from .entry import Case, FunctionUnderTest, default_tolerance, eps, sum_tolerance
-from .properties import (
-    PROPERTIES,
-    Property,
-    all_properties,
-    as_double,
-    assert_matches,
-    inner,
-    leaves,
-    output_and_grads,
-    over_tensors,
-    promoted_dtype,
-    properties_for,
-    tensor_args,
-)
+from .calls import as_double, inner, leaves, output_and_grads, over_tensors, promoted_dtype, tensor_args
+from .entry import Case, DeclarationError, FunctionUnderTest, check_declaration
+from .oracle import Expected, assert_within, expect, margins
+from .properties import PROPERTIES, Property, all_properties, assert_matches, properties_for
 from .runner import HUNT_EXAMPLES, Hunt, hunt, property_tests
 from .strategies import (
     FLOAT_DTYPES,
@@ -91,6 +80,7 @@ from .strategies import (
     shapes,
     with_layout,
 )
+from .tolerance import default_tolerance, eps, sum_tolerance
 
 __all__ = [
     "FLOAT_DTYPES",
@@ -99,14 +89,19 @@ __all__ = [
     "LAYOUTS",
     "PROPERTIES",
     "Case",
+    "DeclarationError",
+    "Expected",
     "FunctionUnderTest",
     "Hunt",
     "Property",
     "all_properties",
     "as_double",
     "assert_matches",
+    "assert_within",
+    "check_declaration",
     "default_tolerance",
     "eps",
+    "expect",
     "float_dtypes",
     "float_tensors",
     "grid_tensors",
@@ -114,6 +109,7 @@ __all__ = [
     "inner",
     "layouts",
     "leaves",
+    "margins",
     "output_and_grads",
     "over_tensors",
     "promoted_dtype",

@@ -9,79 +9,53 @@ of cases) and what it supports (flags); the generic properties in
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
+from .calls import copy_modified, differentiable_outputs, grad_outputs_of, is_differentiable
+from .tolerance import default_tolerance
+
 
 @dataclass(frozen=True)
 class Case:
-    """One input to a Function: its positional arguments and a grad_output.
+    """One input to a Function: its arguments and a grad_output.
 
-    ``args`` are passed to ``apply`` as they are. Real floating tensors among
-    them are differentiated; anything else (an int, a size) is passed through
-    unchanged and never differentiated. ``grad_output`` has the output's
-    shape; it is cast to the output's dtype before each backward.
+    ``args`` are passed to ``apply`` positionally, ``kwargs`` by keyword.
+    Real floating tensors among the args are differentiated; anything else
+    (an int, a size, an index tensor) is passed through unchanged and never
+    differentiated, and so is every keyword argument.
 
-    Any object with ``.args`` and ``.grad_output`` attributes serves as a
-    case (npext's own cases name their tensors: ``ConvCase(input, filter,
-    bias, grad_output)``); ``Case`` is the ready-made one.
+    ``grad_output``: for a Function of one output, a tensor of the output's
+    shape. For a Function of several outputs, a tuple with one entry per
+    output: a tensor of that output's shape, or ``None`` for an output that
+    is not differentiable (integer or bool dtype, or marked with
+    ``ctx.mark_non_differentiable``). Each is cast to its output's dtype
+    before each backward.
+
+    Any object with ``.args`` and ``.grad_output`` attributes (and
+    ``.kwargs``, if it has keyword arguments) serves as a case (npext's own
+    cases name their tensors: ``ConvCase(input, filter, bias,
+    grad_output)``); ``Case`` is the ready-made one.
     """
 
     args: tuple
-    grad_output: torch.Tensor
+    grad_output: Any
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "args", tuple(self.args))
+        if isinstance(self.grad_output, list):
+            object.__setattr__(self, "grad_output", tuple(self.grad_output))
+        object.__setattr__(self, "kwargs", dict(self.kwargs))
 
 
-def eps(dtype: torch.dtype) -> float:
-    """The machine epsilon of a floating dtype (2**-52 for float64, 2**-23 for float32)."""
-    return torch.finfo(dtype).eps
-
-
-def sum_tolerance(dtype: torch.dtype, n_terms: int) -> dict:
-    """Tolerance for sums of up to ``n_terms`` products of values in [-1, 1].
-
-    Such a sum is at most ``n_terms`` in size, and a floating sum of n terms
-    is off by at most n * eps times the sum of the terms' sizes (the standard
-    bound for recursive summation): ``n_terms**2 * eps`` in all. The factor 4
-    covers the rounding of the oracle itself and of a last addition or cast.
-    Returned as ``dict(rtol=n * 4 eps, atol=n**2 * 4 eps)`` for
-    ``torch.testing.assert_close``. For float64 and 64 terms that is 3.6e-12:
-    a 1e-5 relative error fails, where gradcheck's rtol = 1e-3 lets it pass.
-    """
-    e = 4 * eps(dtype)
-    return {"rtol": n_terms * e, "atol": n_terms * n_terms * e}
-
-
-def _tensors(args):
-    return [a for a in args if isinstance(a, torch.Tensor)]
-
-
-def default_tolerance(dtype: torch.dtype, *args) -> dict:
-    """The tolerance an entry gets when it declares none: ``sum_tolerance(dtype, n)``.
-
-    ``n`` is the number of elements of all tensor arguments together. The
-    reasoning: an output or gradient element of a map built from sums and
-    products of its inputs depends on at most ``n`` input elements, so it is
-    at most a sum of ``n`` products, and with values in [-1, 1] (what
-    ``float_tensors`` draws by default) its rounding error is at most
-    ``n**2 * eps(dtype)`` in absolute terms and ``n * eps(dtype)`` relative
-    to its size (see ``sum_tolerance``). ``dtype`` is the dtype of the result
-    being compared, so a float32 output is allowed float32's error against
-    the oracle's float64 result, and a float64 one float64's.
-
-    The bound assumes values of size at most 1 and a map of low degree (a
-    sum of products of two factors, like a matmul, a convolution or a
-    cumulative sum). For larger values, transcendental functions or long
-    chains of products, give your own ``tolerance``; npext's own entries do,
-    with bounds derived for each Function.
-    """
-    n = sum(a.numel() for a in _tensors(args))
-    return sum_tolerance(dtype, max(n, 1))
+def case_kwargs(case) -> dict:
+    """A case's keyword arguments (none for a case object without ``kwargs``)."""
+    return dict(getattr(case, "kwargs", None) or {})
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +65,8 @@ class FunctionUnderTest:
     Required:
 
     name:       the label in test ids, reports and assertion messages.
-    apply:      the Function's ``apply`` (or any callable of positional
-                arguments that returns one tensor).
+    apply:      the Function's ``apply`` (or any callable of the case's
+                arguments that returns a tensor or a tuple of tensors).
     cases:      ``cases(**case_options)`` -> a Hypothesis strategy of cases
                 (``Case``, or anything with ``.args`` and ``.grad_output``).
                 Draw only inputs on which the Function's promises hold (for
@@ -107,17 +81,22 @@ class FunctionUnderTest:
                 of big inputs, where size-dependent bugs live (a method
                 switch, blocking). Ignoring it is fine.
     oracle:     the same map in plain torch, differentiable by torch's
-                autograd and by ``torch.func``. It is evaluated in float64 on
-                each case: its output gives the expected shape and values,
-                its gradients the expected gradients.
+                autograd and by ``torch.func``, returning what ``apply``
+                returns (the same number of outputs). It is evaluated in
+                float64 on each case: its outputs give the expected shapes
+                and values (integer outputs, such as indices, are compared
+                exactly), its gradients the expected gradients. For an
+                in-place Function it is the out-of-place map.
 
     Optional, each with a default:
 
-    tolerance:  ``tolerance(dtype, *args)`` -> ``dict(rtol=, atol=)`` for
-                comparing a result of ``dtype`` with the oracle's float64
-                result on the case's ``args``. Default: ``default_tolerance``
-                (eps of the dtype times the number of elements; read its
-                docstring for when to give your own).
+    tolerance:  how far a result may be from the oracle's. Default:
+                ``default_tolerance``, a bound per element derived from what
+                that element sums (read ``npext.testing.tolerance``);
+                ``scaled_tolerance(k)`` multiplies it (a condition number, a
+                long chain of products). Or your own
+                ``tolerance(dtype, *args)`` -> ``dict(rtol=, atol=)`` for a
+                result of ``dtype`` on the case's ``args``.
     supports_gradgrad:  the backward is itself differentiable:
                 ``second_derivatives`` runs gradgradcheck. False (default):
                 ``double_backward_raises`` checks that differentiating the
@@ -133,9 +112,25 @@ class FunctionUnderTest:
                 ``generate_vmap_rule``) and works under ``torch.func``: the
                 vmap, batched-vjp/jvp and Jacobian properties run. False
                 (default): they are skipped, with the reason.
-    supports_compile:  the Function works under ``torch.compile`` (default
-                False). No generic property needs it yet; properties that do
-                declare ``requires={"supports_compile": True}``.
+    supports_compile:  the Function works under ``torch.compile`` and
+                FakeTensorMode: ``fake_tensor_propagation``, ``no_graph_breaks``
+                and ``compiled_matches_eager`` run. False (default): they are
+                skipped, with the reason.
+    supports_broadcasting:  the Function broadcasts its tensor arguments
+                against each other as torch does (``x * y``):
+                ``broadcasting_matches_oracle`` also calls it with each
+                argument cut to a broadcastable shape and checks that its
+                gradient is summed back to that shape. False (default):
+                skipped.
+    modifies:   the positions of the arguments the Function writes in place
+                (``ctx.mark_dirty``), e.g. ``(0,)``: the engine passes a copy
+                of each, and ``modifies_its_arguments_in_place`` checks that
+                the result *is* that argument, written with the oracle's
+                values. Without it, ``inputs_unmodified`` fails a Function
+                that writes an argument.
+    output_names:  names of the outputs of a Function of several outputs,
+                for reports: ``("values", "indices")`` gives
+                ``output 1 (indices)``.
     extra_properties:  ``Property`` objects for laws of this Function only
                 (an adjoint identity, an invariance); run after the generic
                 ones, under the same rules.
@@ -151,6 +146,9 @@ class FunctionUnderTest:
     supports_forward_ad: bool = False
     supports_vmap: bool = False
     supports_compile: bool = False
+    supports_broadcasting: bool = False
+    modifies: tuple = ()
+    output_names: tuple = ()
     extra_properties: tuple = ()
     case_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -161,6 +159,11 @@ class FunctionUnderTest:
         if not callable(self.apply) or not callable(self.cases) or not callable(self.oracle):
             raise TypeError(f"{self.name}: apply, cases and oracle must be callable")
         object.__setattr__(self, "extra_properties", tuple(self.extra_properties))
+        object.__setattr__(self, "output_names", tuple(self.output_names))
+        modifies = (self.modifies,) if isinstance(self.modifies, int) else tuple(self.modifies)
+        if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in modifies):
+            raise TypeError(f"{self.name}: modifies must be argument positions (ints >= 0), got {self.modifies!r}")
+        object.__setattr__(self, "modifies", modifies)
 
     def __repr__(self) -> str:
         return f"FunctionUnderTest({self.name!r})"
@@ -175,24 +178,137 @@ class FunctionUnderTest:
 
     def argument_label(self, index: int, n_args: int) -> str:
         """'argument 1 (filter)': the position, and the name where the signature tells it."""
-        names = _argument_names(self.apply, n_args)
-        return f"argument {index} ({names[index]})" if names else f"argument {index}"
+        names = [p.name for p in positional_parameters(self.apply)]
+        return f"argument {index} ({names[index]})" if len(names) >= n_args else f"argument {index}"
 
 
-def _argument_names(apply, n_args: int):
-    """The names of apply's positional arguments, read from the Function's forward.
+def positional_parameters(apply) -> list:
+    """The positional parameters of apply, read from the Function's forward (``ctx`` dropped).
 
-    ``Function.apply`` is bound to its class: the names come from
-    ``forward`` (without ``ctx`` in the old style). None where unknown.
+    ``Function.apply`` is bound to its class: the parameters come from
+    ``forward``. Empty where the signature cannot be read.
     """
     owner = getattr(apply, "__self__", None)
     target = owner.forward if isinstance(owner, type) and issubclass(owner, torch.autograd.Function) else apply
     try:
-        parameters = inspect.signature(target).parameters.values()
+        parameters = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
-        return None
+        return []
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    names = [p.name for p in parameters if p.kind in kinds]
-    if len(names) == n_args + 1 and names[0] == "ctx":
-        names = names[1:]
-    return names if len(names) == n_args else None
+    parameters = [p for p in parameters if p.kind in kinds]
+    if parameters and parameters[0].name == "ctx" and target is not apply:
+        parameters = parameters[1:]
+    return parameters
+
+
+# ---------------------------------------------------------------- the declaration check
+
+
+class DeclarationError(TypeError):
+    """The declaration itself is broken (a case, a grad_output, the oracle or apply): not a bug the properties found.
+
+    ``hunt`` raises it instead of counting it as a catch.
+    """
+
+
+_declarations_checked = weakref.WeakSet()
+
+
+def _kind(dtype) -> str:
+    return "complex" if dtype.is_complex else "real"
+
+
+def check_declaration(entry, case) -> None:
+    """Check a case, and on an entry's first case the oracle and apply, against the declaration.
+
+    Raises ``DeclarationError`` naming the field at fault and what was
+    expected: a strategy that yields no case, a grad_output that does not
+    match the oracle's outputs in number or shape, an oracle or an apply that
+    returns no tensors, or a different number of outputs (or real where the
+    other is complex). A wrong value, shape or dtype of ``apply``'s outputs
+    is the Function's bug, not the declaration's: the properties report it.
+    """
+    name = entry.name
+    if not hasattr(case, "args") or not hasattr(case, "grad_output"):
+        raise DeclarationError(
+            f"{name}: cases must draw Case objects (or objects with .args and .grad_output), "
+            f"got {type(case).__name__}: {_short(case)}"
+        )
+    if not isinstance(case.args, tuple | list):
+        raise DeclarationError(f"{name}: a case's args must be a tuple, got {type(case.args).__name__}")
+    grad_outputs = grad_outputs_of(case.grad_output)
+    for k, g in enumerate(grad_outputs):
+        if g is not None and not isinstance(g, torch.Tensor):
+            raise DeclarationError(
+                f"{name}: a case's grad_output must be a tensor, or a tuple of tensors and None (one per output); "
+                f"entry {k} is {type(g).__name__}"
+            )
+    kwargs = case_kwargs(case)
+    args64 = tuple(a.double() if is_differentiable(a) else a for a in case.args)
+    with torch.no_grad():
+        try:
+            expected = entry.oracle(*args64, **kwargs)
+        except Exception as error:
+            raise DeclarationError(f"{name}: the oracle fails on the case: {type(error).__name__}: {error}") from error
+    expected = _tensors_or_raise(name, "oracle", expected)
+    if len(expected) != len(grad_outputs):
+        raise DeclarationError(
+            f"{name}: the oracle returns {len(expected)} output(s) but the case's grad_output has "
+            f"{len(grad_outputs)} entr{'y' if len(grad_outputs) == 1 else 'ies'}: give one per output "
+            "(None for an output that is not differentiable)"
+        )
+    for k, (out, g) in enumerate(zip(expected, grad_outputs, strict=True)):
+        where = f"grad_output {k}" if len(expected) > 1 else "grad_output"
+        if g is None:
+            continue
+        if not (out.dtype.is_floating_point or out.dtype.is_complex):
+            raise DeclarationError(
+                f"{name}: the case gives a {where} for output {k}, which the oracle returns as {out.dtype}: "
+                "an integer or bool output is not differentiable; give None for it"
+            )
+        if tuple(g.shape) != tuple(out.shape):
+            raise DeclarationError(
+                f"{name}: the case's {where} has shape {tuple(g.shape)} but the oracle's output "
+                f"{k} has shape {tuple(out.shape)}: the cases strategy or the oracle is wrong"
+            )
+    if not differentiable_outputs(grad_outputs):
+        raise DeclarationError(f"{name}: the case's grad_output is None for every output: nothing to differentiate")
+    if entry in _declarations_checked:
+        return
+    with torch.no_grad():
+        try:
+            result = entry.apply(*copy_modified(case.args, entry.modifies), **kwargs)
+        except Exception:
+            return  # the Function's own failure: the properties report it
+    actual = _tensors_or_raise(name, "apply", result)
+    if len(actual) != len(expected):
+        raise DeclarationError(
+            f"{name}: apply returns {len(actual)} output(s) and the oracle {len(expected)}: "
+            "they must return the same outputs"
+        )
+    for k, (a, e) in enumerate(zip(actual, expected, strict=True)):
+        if _kind(a.dtype) != _kind(e.dtype):
+            raise DeclarationError(
+                f"{name}: output {k} of apply is {a.dtype} and the oracle's is {e.dtype}: "
+                "one is complex and the other is not"
+            )
+    _declarations_checked.add(entry)
+
+
+def _tensors_or_raise(name, field_name, result) -> tuple:
+    if isinstance(result, torch.Tensor):
+        return (result,)
+    if isinstance(result, tuple | list) and result and all(isinstance(r, torch.Tensor) for r in result):
+        return tuple(result)
+    what = type(result).__name__
+    if isinstance(result, tuple | list):
+        what = f"{what} of " + ", ".join(type(r).__name__ for r in result)
+    raise DeclarationError(
+        f"{name}: {field_name} must return a torch.Tensor or a tuple of them, got {what}"
+        + (" (convert with torch.from_numpy)" if "ndarray" in what else "")
+    )
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) < 80 else text[:77] + "..."

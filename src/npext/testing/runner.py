@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, NoSuchExample
 
+from .entry import DeclarationError, check_declaration
+from .oracle import set_current_property
 from .properties import PROPERTIES, Property, all_properties
 
 #: Examples per hunt: the example budget of npext's own ci profile.
@@ -60,6 +62,8 @@ def property_tests(entry, *, properties=PROPERTIES):
     def test(property_name, data):
         prop = table[property_name]
         case = data.draw(entry.case_strategy(large=not prop.small_cases), label="case")
+        check_declaration(entry, case)
+        set_current_property(property_name)
         prop.check(entry, case)
 
     # named before decorating: Hypothesis reports the inner function's name
@@ -115,7 +119,10 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES, control=None) -> Hun
     shrink: what matters here is the verdict and the time to the first
     failure, not the minimal example (``property_tests`` gives that). Any
     exception counts as a failure: an assertion, gradcheck's, autograd's own.
-    Raises ValueError if the property does not apply to the entry's flags.
+    Raises ValueError if the property does not apply to the entry's flags,
+    and ``DeclarationError`` if the declaration itself is broken on a case
+    (a strategy that draws no case, a grad_output that does not fit the
+    oracle's outputs, an apply that returns no tensors): that is no catch.
 
     ``control`` is the correct version's entry (``hunt(WRONG, prop,
     control=RIGHT)``): the case that fails first is run on it too, a copy
@@ -135,8 +142,12 @@ def hunt(entry, prop, *, max_examples: int = HUNT_EXAMPLES, control=None) -> Hun
         nonlocal tried
         tried += 1
         original = copy.deepcopy(case) if control is not None and not first else None
+        check_declaration(entry, case)  # a broken declaration raises: it is no catch
+        set_current_property(prop.name)
         try:
             prop.check(entry, case)
+        except DeclarationError:
+            raise
         except Exception as error:  # any failure counts: assertion, gradcheck, autograd
             if not first:
                 first.update(

@@ -1,0 +1,182 @@
+"""What the oracle expects of a case, and the one comparison every property uses.
+
+``expect(entry, case)`` evaluates the entry's oracle in float64 on the case:
+its outputs, the gradient of each differentiable argument through all the
+differentiable outputs together and through each one alone, and, for the
+default tolerance, the error each element of each of them may carry
+(``npext.testing.tolerance``). ``assert_within`` compares a result with its
+expectation element by element and, on failure, says where, by how much, and
+how many times the allowed error that is; on success it records the largest
+ratio of error to allowed error (``margins``), for a user who wants to see how
+close a correct Function runs to its bound.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+
+from .calls import (
+    as_double,
+    differentiable_outputs,
+    grad_outputs_of,
+    grads_of,
+    leaves,
+    outputs_of,
+    tensor_args,
+)
+from .tolerance import ElementwiseTolerance, oracle_result
+
+#: (entry name, property name) -> the largest |error| / allowed seen in a passing comparison.
+_MARGINS: dict = defaultdict(float)
+_current = {"property": None}
+
+
+def margins() -> dict:
+    """The largest ratio of error to allowed error seen so far, per (entry, property): below 1 passes."""
+    return dict(_MARGINS)
+
+
+def set_current_property(name) -> None:
+    """The property whose comparisons the margins are booked to (the runner sets it)."""
+    _current["property"] = name
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The oracle's float64 answer for one case, and the error each element may carry.
+
+    ``outputs[k]``; ``gradients[j]`` for the j-th differentiable argument
+    through every differentiable output; ``gradients_by_output[k][j]`` through
+    output k alone (None where output k is not differentiable). The
+    ``*_scales`` hold the allowed error in units of the result's eps, element
+    by element (the default tolerance), or None where the entry's own
+    ``tolerance`` decides.
+    """
+
+    outputs: tuple
+    gradients: tuple = ()
+    gradients_by_output: tuple = ()
+    output_scales: tuple | None = None
+    gradient_scales: tuple | None = None
+    gradient_scales_by_output: tuple | None = None
+
+
+def elementwise(entry) -> bool:
+    """Whether the entry's tolerance is the per-element default (or a scaled one)."""
+    return isinstance(entry.tolerance, ElementwiseTolerance)
+
+
+def expect(entry, case, *, gradients: bool = True) -> Expected:
+    """The oracle's outputs on ``case`` (float64), and its gradients for the case's grad_output."""
+    args = as_double(case.args)
+    kwargs = dict(getattr(case, "kwargs", None) or {})
+    grad_outputs = tuple(None if g is None else g.double() for g in grad_outputs_of(case.grad_output))
+    if elementwise(entry):
+        result = oracle_result(entry.oracle, args, grad_outputs, kwargs, gradients=gradients)
+        factor = entry.tolerance.factor
+        return Expected(
+            outputs=result.outputs,
+            gradients=result.gradients,
+            gradients_by_output=result.gradients_by_output,
+            output_scales=_times(result.output_scales, factor),
+            gradient_scales=_times(result.gradient_scales, factor),
+            gradient_scales_by_output=tuple(_times(s, factor) for s in result.gradient_scales_by_output),
+        )
+    if not gradients:
+        with torch.no_grad():
+            return Expected(outputs=outputs_of(entry.oracle(*args, **kwargs)))
+    inputs = leaves(args)
+    outputs = outputs_of(entry.oracle(*inputs, **kwargs))
+    wrt = tensor_args(inputs)
+    total = grads_of(outputs, wrt, grad_outputs)
+    by_output = ()
+    if len(differentiable_outputs(grad_outputs)) > 1:
+        by_output = tuple(
+            None if g is None else grads_of(outputs, wrt, _only(grad_outputs, k)) for k, g in enumerate(grad_outputs)
+        )
+    return Expected(tuple(o.detach() for o in outputs), total, by_output)
+
+
+def _only(grad_outputs, k) -> tuple:
+    return tuple(g if i == k else None for i, g in enumerate(grad_outputs))
+
+
+def _times(scales, factor):
+    if scales is None or factor == 1:
+        return scales
+    return tuple(None if s is None else s * factor for s in scales)
+
+
+def allowed_error(entry, actual_dtype, expected, scale, args):
+    """The error each element of a result of ``actual_dtype`` may carry: per element, or the entry's rtol/atol."""
+    if scale is not None:
+        return entry.tolerance.allowed(scale, actual_dtype)
+    tol = entry.tolerance(actual_dtype, *args)
+    return tol["atol"] + tol["rtol"] * expected.double().abs()
+
+
+def assert_within(actual, expected, allowed, *, name: str, what: str, against: str = "the oracle") -> float:
+    """|actual - expected| <= allowed in every element, or an AssertionError that says where and by how much.
+
+    Integer and bool results are compared exactly. Returns the largest ratio
+    of error to allowed error (0 where nothing may err and nothing does).
+    """
+    if tuple(actual.shape) != tuple(expected.shape):
+        raise AssertionError(f"{name}: {what} has shape {tuple(actual.shape)}, {against} gives {tuple(expected.shape)}")
+    if not (actual.dtype.is_floating_point or actual.dtype.is_complex):
+        if not torch.equal(actual.to(expected.dtype), expected):
+            wrong = (actual.to(expected.dtype) != expected).nonzero()
+            index = tuple(wrong[0].tolist())
+            raise AssertionError(
+                f"{name}: {what} differs from {against} in {len(wrong)} of {actual.numel()} elements "
+                f"(compared exactly); at index {index}: {actual[index].item()} instead of {expected[index].item()}"
+            )
+        return 0.0
+    error = (actual.detach().double() - expected.double()).abs()
+    allowed = torch.as_tensor(allowed, dtype=torch.float64).expand_as(error)
+    bad = ~(error <= allowed)  # NaN fails too
+    if bad.any():
+        ratio = torch.where(allowed > 0, error / allowed, torch.full_like(error, float("inf")))
+        ratio = torch.where(error.isnan(), torch.full_like(error, float("inf")), ratio)
+        worst = tuple(torch.unravel_index(ratio.argmax(), ratio.shape)) if ratio.dim() else ()
+        worst = tuple(int(i) for i in worst)
+        times = ratio[worst].item()
+        raise AssertionError(
+            f"{name}: {what} differs from {against}\n"
+            f"{int(bad.sum())} of {error.numel()} elements beyond the allowed error; the worst, at index {worst}: "
+            f"{actual[worst].item()!r} instead of {expected[worst].item()!r}, off by {error[worst].item():.3g} "
+            f"where {allowed[worst].item():.3g} is allowed: {times:.3g} times the allowed error"
+        )
+    if error.numel() == 0:
+        return 0.0
+    ratio = torch.where(allowed > 0, error / allowed, torch.zeros_like(error))
+    largest = ratio.max().item()
+    key = (name, _current["property"])
+    _MARGINS[key] = max(_MARGINS[key], largest)
+    return largest
+
+
+def check_output(entry, actual, expected: Expected, k: int, args, what: str, *, against="the oracle") -> float:
+    """Output k of the Function against the oracle's output k."""
+    scale = None if expected.output_scales is None else expected.output_scales[k]
+    want = expected.outputs[k]
+    return assert_within(
+        actual, want, allowed_error(entry, actual.dtype, want, scale, args), name=entry.name, what=what, against=against
+    )
+
+
+def check_gradient(entry, actual, expected: Expected, j: int, args, what: str, *, output=None) -> float:
+    """The gradient of the j-th differentiable argument, through every output (or output ``output`` alone)."""
+    if output is None:
+        want = expected.gradients[j]
+        scale = None if expected.gradient_scales is None else expected.gradient_scales[j]
+    else:
+        want = expected.gradients_by_output[output][j]
+        scales = expected.gradient_scales_by_output
+        scale = None if scales is None else scales[output][j]
+    return assert_within(
+        actual, want, allowed_error(entry, actual.dtype, want, scale, args), name=entry.name, what=what
+    )
