@@ -34,7 +34,7 @@ Wrong (each a subclass of the correct one with one realistic bug):
 * DefaultArgumentMisread: setup_context resolves the default scale=None to 1.0, forward to 1/n.
 * I0GradientInFloat32 / SolveGradientInFloat32: float64 inputs get float32-accurate gradients.
 
-What torch 2.13 does (checked by hand; tests/_check_user_functions.py shows each):
+What torch 2.13 does (checked by hand when these were written):
 
 * Defaults: when setup_context is overridden, ``Function.apply`` binds the call to
   ``inspect.signature(forward)`` and applies the defaults, so ``setup_context``'s
@@ -81,6 +81,28 @@ import scipy.linalg
 import scipy.special
 import torch
 from torch.autograd import Function
+
+# ------------------------------------------------------------------ what this torch does with defaults
+
+
+class _Probe(Function):
+    @staticmethod
+    def forward(x, flag=None):
+        return x.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _Probe.seen = len(inputs)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None
+
+
+_Probe.apply(torch.zeros(1))
+#: torch >= 2.1 binds a call to forward's signature before setup_context: omitted
+#: defaults arrive filled in, and keyword arguments are accepted by ``apply``.
+APPLY_BINDS_DEFAULTS = _Probe.seen == 2
 
 # ------------------------------------------------------------------ helpers
 
@@ -346,7 +368,7 @@ class NumpyExp_(Function):
 
 
 def exp__oracle(x):
-    return x.exp_()
+    return torch.exp(x)  # the out-of-place map: what NumpyExp_ writes into x
 
 
 class ExpInplaceReturnsCopy(NumpyExp_):
@@ -516,7 +538,8 @@ class NumpyScaledCumsum(Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, dim, scale = inputs
+        # torch 2.0 passes only the arguments given; later torch binds forward's defaults
+        x, dim, scale = (*inputs, -1, None)[:3] if len(inputs) == 1 else (*inputs, None)[:3]
         ctx.dim = dim
         ctx.scale = _resolve_scale(scale, x, dim)
 
@@ -564,16 +587,18 @@ class BackwardReadsGradOutputAsContiguous(NumpyScaledCumsum):
 
 
 class DefaultArgumentMisread(NumpyScaledCumsum):
-    """setup_context resolves the default scale=None as 1.0, while forward resolves it as 1 / x.shape[dim].
+    """setup_context takes an omitted scale for 1.0, while forward's default (None) means 1 / x.shape[dim].
 
-    Wrong only when scale is omitted (or passed as None) and x.shape[dim] > 1.
+    Wrong only where setup_context sees the omission: torch 2.0, which passes
+    it only the arguments given (``APPLY_BINDS_DEFAULTS`` is False). From
+    torch 2.1 on, torch binds forward's defaults first and this branch is dead.
     """
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        _x, dim, scale = inputs
+        x, dim, scale = (*inputs, -1, 1.0)[:3] if len(inputs) == 1 else (*inputs, 1.0)[:3]
         ctx.dim = dim
-        ctx.scale = 1.0 if scale is None else float(scale)
+        ctx.scale = _resolve_scale(scale, x, dim)
 
 
 # ------------------------------------------------------------------ SciPy: NumpyI0 / NumpyI1

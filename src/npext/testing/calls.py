@@ -90,13 +90,15 @@ def call_entry(entry, args, kwargs=None) -> tuple:
     return call(entry.apply, args, kwargs, entry.modifies)
 
 
-def grads_of(outputs, inputs, grad_outputs) -> tuple:
+def grads_of(outputs, inputs, grad_outputs, *, retain_graph=None) -> tuple:
     """d(outputs)/d(inputs) for ``grad_outputs`` (None entries skipped); an unused input gets zeros.
 
     Each grad_output is cast to its output's dtype, as autograd would need.
     """
     pairs = [(o, g.to(o.dtype)) for o, g in zip(outputs, grad_outputs, strict=True) if g is not None]
-    grads = torch.autograd.grad([o for o, _ in pairs], inputs, [g for _, g in pairs], allow_unused=True)
+    grads = torch.autograd.grad(
+        [o for o, _ in pairs], inputs, [g for _, g in pairs], allow_unused=True, retain_graph=retain_graph
+    )
     return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads, strict=True))
 
 

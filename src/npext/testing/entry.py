@@ -267,9 +267,11 @@ def check_declaration(entry, case) -> None:
                 "an integer or bool output is not differentiable; give None for it"
             )
         if tuple(g.shape) != tuple(out.shape):
+            output = f"output {k}" if len(expected) > 1 else "output"
             raise DeclarationError(
-                f"{name}: the case's {where} has shape {tuple(g.shape)} but the oracle's output "
-                f"{k} has shape {tuple(out.shape)}: the cases strategy or the oracle is wrong"
+                f"{name}: the case's {where} has shape {tuple(g.shape)} but the oracle's {output} has shape "
+                f"{tuple(out.shape)}: a grad_output has its output's shape, so the cases strategy or the oracle "
+                "is wrong"
             )
     if not differentiable_outputs(grad_outputs):
         raise DeclarationError(f"{name}: the case's grad_output is None for every output: nothing to differentiate")

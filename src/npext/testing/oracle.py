@@ -91,11 +91,13 @@ def expect(entry, case, *, gradients: bool = True) -> Expected:
     inputs = leaves(args)
     outputs = outputs_of(entry.oracle(*inputs, **kwargs))
     wrt = tensor_args(inputs)
-    total = grads_of(outputs, wrt, grad_outputs)
+    several = len(differentiable_outputs(grad_outputs)) > 1
+    total = grads_of(outputs, wrt, grad_outputs, retain_graph=several)
     by_output = ()
-    if len(differentiable_outputs(grad_outputs)) > 1:
+    if several:
         by_output = tuple(
-            None if g is None else grads_of(outputs, wrt, _only(grad_outputs, k)) for k, g in enumerate(grad_outputs)
+            None if g is None else grads_of(outputs, wrt, _only(grad_outputs, k), retain_graph=True)
+            for k, g in enumerate(grad_outputs)
         )
     return Expected(tuple(o.detach() for o in outputs), total, by_output)
 
@@ -110,12 +112,17 @@ def _times(scales, factor):
     return tuple(None if s is None else s * factor for s in scales)
 
 
-def allowed_error(entry, actual_dtype, expected, scale, args):
-    """The error each element of a result of ``actual_dtype`` may carry: per element, or the entry's rtol/atol."""
+def allowed_error(entry, actual_dtype, expected, scale, args, times: float = 1):
+    """The error each element of a result of ``actual_dtype`` may carry: per element, or the entry's rtol/atol.
+
+    None for integer and bool results, which are compared exactly.
+    """
+    if not (actual_dtype.is_floating_point or actual_dtype.is_complex):
+        return None
     if scale is not None:
-        return entry.tolerance.allowed(scale, actual_dtype)
+        return times * entry.tolerance.allowed(scale, actual_dtype)
     tol = entry.tolerance(actual_dtype, *args)
-    return tol["atol"] + tol["rtol"] * expected.double().abs()
+    return times * (tol["atol"] + tol["rtol"] * expected.double().abs())
 
 
 def assert_within(actual, expected, allowed, *, name: str, what: str, against: str = "the oracle") -> float:

@@ -158,13 +158,13 @@ def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
             f"eager {tuple(eager.shape)} {eager.dtype}"
         )
         scale = None if expected.output_scales is None else expected.output_scales[k]
-        allowed = allowed_error(entry, output.dtype, expected.outputs[k], scale, case.args)
-        assert_within(output, eager, 2 * allowed, name=entry.name, what=f"compiled {what}", against="eager")
+        allowed = allowed_error(entry, output.dtype, expected.outputs[k], scale, case.args, times=2)
+        assert_within(output, eager, allowed, name=entry.name, what=f"compiled {what}", against="eager")
     for j, (grad, eager) in enumerate(zip(grads, eager_grads, strict=True)):
         scale = None if expected.gradient_scales is None else expected.gradient_scales[j]
-        allowed = allowed_error(entry, grad.dtype, expected.gradients[j], scale, case.args)
+        allowed = allowed_error(entry, grad.dtype, expected.gradients[j], scale, case.args, times=2)
         what = f"compiled {gradient_label(entry, case.args, j)}"
-        assert_within(grad, eager, 2 * allowed, name=entry.name, what=what, against="eager")
+        assert_within(grad, eager, allowed, name=entry.name, what=what, against="eager")
 
 
 def fake_tensor_propagation(entry, case):

@@ -266,41 +266,40 @@ def _is_default(parameter, value) -> bool:
 
 
 def _broadcast_variants(args):
-    """For each differentiable argument of rank >= 1: the args with it cut to a broadcastable shape.
+    """Each differentiable argument in turn cut to a shape that broadcasts to the others'.
 
-    Size 1 in its first dimension (``x[:1]``), and its first dimension
-    dropped (``x[0]``): both broadcast back against the others as torch does.
+    Every differentiable argument is first expanded to the broadcast shape
+    (a copy), so the output keeps its shape whatever is cut; then each is cut
+    to size 1 in the first dimension of size 2 or more, and, separately, has
+    its first dimension dropped. Yields (position, how, args).
     """
     positions = differentiable_positions(args)
     shape = torch.broadcast_shapes(*[args[i].shape for i in positions])
+    full = [a.expand(shape).clone() if i in positions else a for i, a in enumerate(args)]
+    wide = next((d for d, size in enumerate(shape) if size >= 2), None)
     for i in positions:
-        arg = args[i]
-        if arg.dim() == 0 or arg.shape[0] < 2:
-            continue
-        for cut, label in ((arg[:1], "size 1 in dimension 0"), (arg[0], "dimension 0 dropped")):
-            variant = tuple(cut if p == i else a for p, a in enumerate(args))
-            # only where the others still give the output its shape (the grad_output fits)
-            if torch.broadcast_shapes(*[variant[p].shape for p in positions]) == shape:
-                yield i, label, variant
+        cuts = []
+        if wide is not None:
+            cuts.append((full[i].narrow(wide, 0, 1), f"size 1 in dimension {wide}"))
+        if len(shape) >= 1:
+            cuts.append((full[i][0], "dimension 0 dropped"))
+        for cut, how in cuts:
+            yield i, how, tuple(cut if p == i else a for p, a in enumerate(full))
 
 
 def broadcasting_matches_oracle(entry, case):
     """With one argument cut to a broadcastable shape, the outputs and gradients still match the oracle.
 
     For a Function that broadcasts its tensor arguments like torch (declared
-    with ``supports_broadcasting=True``), each argument in turn is cut to size
-    1 in its first dimension and, separately, loses that dimension; the
-    gradient of the cut argument must have its shape and be the oracle's:
-    the broadcast gradient summed back over the broadcast dimensions, not
-    averaged, not summed over another one.
+    with ``supports_broadcasting=True``): with the others at the full
+    broadcast shape, each argument in turn is cut to size 1 in a dimension
+    and, separately, loses its first dimension; the gradient of the cut
+    argument must have its shape and be the oracle's: the broadcast gradient
+    summed back over the broadcast dimensions, not averaged, not summed over
+    another one. (A 0-d broadcast shape leaves nothing to cut.)
     """
     kwargs = case_kwargs(case)
-    variants = list(_broadcast_variants(case.args))
-    assert variants, (
-        f"{entry.name}: no argument of this case can be cut to a broadcastable shape that keeps the output's "
-        "shape: draw cases whose arguments have the output's shape, with a first dimension of 2 or more"
-    )
-    for i, label, args in variants:
+    for i, label, args in _broadcast_variants(case.args):
         expected = expect(entry, Case(args, case.grad_output, kwargs))
         outputs, grads = entry_output_and_grads(entry, args, case.grad_output, kwargs)
         name = entry.argument_label(i, len(args))
