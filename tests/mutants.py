@@ -24,7 +24,9 @@ from npext.conv import _CorrelateValid
 from npext.fft import RFFT2AbsFunction
 from npext.testing import FunctionUnderTest
 from npext.testing.properties.compile import COMPILE_SKIP_REASON
+from tests import user_functions as uf
 from tests.registry import BAD_FFT, CONV, RFFT2_ABS
+from tests.user_registry import ADD, CUBE, EXP_, MUL, SCALED_CUMSUM, SORT
 
 Conv = npext.ScipyConv2dFunction
 
@@ -34,7 +36,7 @@ class Mutant:
     name: str
     story: str
     entry: FunctionUnderTest
-    family: str  # 'conv' or 'fft': which Function it is a wrong version of
+    family: str  # 'conv', 'fft', or a user entry's name: which Function it is a wrong version of
     #: the property made for this mistake: hunted first, so a CI run's verdict costs one hunt
     caught_by: str
     #: None, or a callable giving the reason this torch cannot show the bug (the test is skipped)
@@ -766,3 +768,72 @@ if COMPILE_SKIP_REASON is None:
     ]
 
 CATALOGUE = CATALOGUE + COMPILE_CATALOGUE
+
+
+# ------------------------------------------------------------ users' Functions of other kinds
+#
+# Several outputs, indices, writes in place, broadcasting: wrong versions of the
+# users' Functions in tests/user_functions.py, each the correct one's declaration
+# (tests/user_registry.py) with its apply swapped, so the catalogue proves the
+# properties that only such Functions need.
+
+
+def user_mutant(entry, cls, story, caught_by):
+    return Mutant(cls.__name__, story, entry.with_apply(cls.apply, name=cls.__name__), entry.name, caught_by)
+
+
+USER_CATALOGUE = [
+    user_mutant(
+        CUBE,
+        uf.CubeIgnoresSecondGradOutput,
+        "a Function of two outputs whose backward ignores the second grad_output",
+        "gradients_match_oracle",
+    ),
+    user_mutant(
+        SORT,
+        uf.SortIndicesLeftDifferentiable,
+        "a sort's index output returned as floats and not marked non-differentiable",
+        "outputs_require_grad_as_declared",
+    ),
+    user_mutant(
+        SORT,
+        uf.SortReturnsInputUnsorted,
+        "a sort's values output is the input, unsorted (PyTorch's own NumpySort test Function)",
+        "forward_matches_oracle",
+    ),
+    user_mutant(
+        EXP_,
+        uf.ExpInplaceReturnsCopy,
+        "an in-place Function writes its argument but returns a copy",
+        "modifies_its_arguments_in_place",
+    ),
+    user_mutant(
+        EXP_,
+        uf.ExpInplaceForgetsMarkDirty,
+        "an in-place Function writes its argument without ctx.mark_dirty",
+        "modifies_its_arguments_in_place",
+    ),
+    user_mutant(
+        ADD,
+        uf.AddGradientAliasesGradOutput,
+        "a backward returns grad_output itself as both gradients",
+        "gradients_do_not_alias",
+    ),
+    user_mutant(
+        MUL,
+        uf.MulBroadcastMean,
+        "a broadcast argument's gradient averaged instead of summed",
+        "broadcasting_matches_oracle",
+    ),
+    user_mutant(
+        SCALED_CUMSUM,
+        uf.BackwardReadsGradOutputAsContiguous,
+        "a backward reads grad_output's memory as if it were contiguous",
+        "noncontiguous_matches_contiguous",
+    ),
+]
+
+#: The correct Function each user mutant is a wrong version of (the control of its catches).
+USER_FUNCTIONS = (CUBE, SORT, EXP_, ADD, MUL, SCALED_CUMSUM)
+
+CATALOGUE = CATALOGUE + USER_CATALOGUE

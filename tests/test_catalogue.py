@@ -23,7 +23,7 @@ import pytest
 
 from npext.testing import hunt, properties_for
 from tests.conftest import CI_EXAMPLES
-from tests.mutants import CATALOGUE
+from tests.mutants import CATALOGUE, USER_FUNCTIONS
 from tests.registry import CONV, FUNCTIONS, RFFT2_ABS
 
 REPORT_DIR = pathlib.Path(__file__).resolve().parent.parent / "build" / "catalogue"
@@ -35,7 +35,7 @@ REPORT_DIR = pathlib.Path(__file__).resolve().parent.parent / "build" / "catalog
 FULL = os.environ.get("NPEXT_CATALOGUE_FULL") == "1"
 
 #: The correct Function of each family: the control of every catch.
-REAL = {"conv": CONV, "fft": RFFT2_ABS}
+REAL = {"conv": CONV, "fft": RFFT2_ABS, **{entry.name: entry for entry in USER_FUNCTIONS}}
 
 
 def hunt_all(entry, control=None, first=None, stop_at_first=False):
@@ -78,7 +78,7 @@ def test_mutant_is_caught(mutant):
 
 @pytest.mark.catalogue
 @pytest.mark.skipif(not FULL, reason="each catch is checked on its own case instead; NPEXT_CATALOGUE_FULL=1 runs this")
-@pytest.mark.parametrize("entry", FUNCTIONS, ids=[e.name for e in FUNCTIONS])
+@pytest.mark.parametrize("entry", FUNCTIONS + USER_FUNCTIONS, ids=[e.name for e in FUNCTIONS + USER_FUNCTIONS])
 def test_real_function_survives_the_same_hunt(entry):
     false_catches = [r for r in hunt_all(entry) if r.caught]
     assert not false_catches, f"{entry.name} wrongly flagged: {false_catches}"

@@ -202,6 +202,21 @@ class CumsumWritesGradOutputInPlace(NumpyCumsum):
         return grad_output
 
 
+_KEPT = {}  # one gradient buffer per shape and dtype, kept between calls
+
+
+class CumsumKeepsGradientBuffer(NumpyCumsum):
+    """To save an allocation, every backward writes into one kept buffer and returns it."""
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        g = _to_numpy(grad_output)
+        out = _KEPT.setdefault((g.shape, g.dtype), np.empty_like(g))
+        out[...] = _reverse_cumsum(g)
+        return torch.from_numpy(out)
+
+
 class CumsumUntestedJvp(NumpyCumsum):
     """A jvp added but never declared, so never checked: and wrong (it forgets the sum)."""
 
@@ -230,6 +245,7 @@ WRONG_VERSIONS = [
     (CUMSUM, CumsumOutputAlwaysFloat64, {}, {"output_dtype"}),
     (CUMSUM, CumsumWritesGradOutputInPlace, {}, {"inputs_unmodified"}),
     (CUMSUM, CumsumUntestedJvp, {}, {"forward_ad_raises"}),
+    (CUMSUM, CumsumKeepsGradientBuffer, {}, {"gradients_do_not_alias"}),
     # a once-differentiable backward declared differentiable
     (MATMUL, NumpyMatmul, {"supports_gradgrad": True}, {"second_derivatives"}),
 ]

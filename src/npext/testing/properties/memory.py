@@ -152,14 +152,19 @@ def _storage(tensor) -> int:
 
 
 def gradients_do_not_alias(entry, case):
-    """The gradients share no memory with grad_output, with the inputs, or with each other.
+    """The gradients share no memory with grad_output, with the inputs, with each other, or with the next call's.
 
     A backward that hands back grad_output itself (an identity, or a
     gradient written into grad_output's memory), one buffer for two
-    gradients, or a buffer it keeps between calls makes ``x.grad`` and the
-    caller's tensors one: the next in-place update of one (an optimizer
-    step, ``clip_grad_norm_``, a second backward accumulating) changes the
-    other. MyGrad's factory checks the same.
+    gradients, or a buffer it keeps between calls makes the gradients and
+    the caller's tensors one: an in-place update of one (a hook, a NumPy
+    backward downstream that writes its grad_output, an optimizer step on a
+    gradient taken with ``autograd.grad``) changes the other, and the next
+    backward overwrites the last one's gradients. MyGrad's factory checks the
+    same. (``.backward()`` into leaves copies before accumulating, which hides
+    this from ``x.grad``; torch's own ``x + y`` hands grad_output back to
+    ``autograd.grad`` as both gradients, so this is stricter than torch: it
+    asks of a NumPy backward that each gradient be a fresh array.)
     """
     kwargs = case_kwargs(case)
     grad_outputs = tuple(None if g is None else g.clone() for g in grad_outputs_of(case.grad_output))
@@ -175,3 +180,12 @@ def gradients_do_not_alias(entry, case):
         for name, other in others + seen:
             assert _storage(grad) != _storage(other), f"{entry.name}: {what} shares memory with {name}"
         seen.append((what, grad))
+    kept = [g.clone() for g in grads]
+    again = tuple(None if g is None else -2 * g for g in grad_outputs)
+    second_inputs = leaves(case.args)
+    grads_of(call_entry(entry, second_inputs, kwargs), tensor_args(second_inputs), again)
+    for j, (grad, before) in enumerate(zip(grads, kept, strict=True)):
+        assert torch.equal(grad, before), (
+            f"{entry.name}: {gradient_label(entry, case.args, j)} changed when the Function was called again: "
+            "the backward returns a buffer it keeps between calls"
+        )
