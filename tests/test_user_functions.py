@@ -10,7 +10,12 @@ very case (``hunt``'s control).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import numpy as np
 import pytest
+import torch
 
 from npext.testing import hunt, property_tests
 from tests import user_functions as uf
@@ -68,3 +73,39 @@ def test_a_wrong_version_fails_the_property_made_for_it(entry, wrong, prop):
     # a property's own verdict (or the Function's own error, as a reshape that cannot fit
     # a broadcast gradient), never a broken declaration or an error inside the engine
     assert result.error.startswith(("AssertionError", "GradcheckError", "RuntimeError")), result.error
+
+
+# ---------------------------------------------------------------- the README's example of several outputs
+
+README_START, README_END = "<!-- several-outputs:start -->", "<!-- several-outputs:end -->"
+
+
+def _readme_block() -> dict:
+    """Run the README's several-outputs block (exactly as written there) and return its namespace."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split(README_START, 1)[1].split(README_END, 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    namespace = {"__name__": "readme_several_outputs"}
+    exec(compile(code, "README.md (several outputs)", "exec"), namespace)
+    return namespace
+
+
+README = _readme_block()
+test_readme_numpy_sort = README["test_numpy_sort"]
+
+
+class SortValuesUnsorted(README["NumpySort"]):
+    """PyTorch's NumpySort mistake: the values output is the input itself, unsorted."""
+
+    @staticmethod
+    def forward(x):
+        a = x.detach().cpu().numpy()
+        indices = np.argsort(a, axis=-1, kind="stable")
+        return torch.tensor(a), torch.from_numpy(indices)
+
+
+def test_the_readme_sort_with_unsorted_values_fails_as_the_readme_shows():
+    entry = README["SORT"].with_apply(SortValuesUnsorted.apply, name="NumpySortUnsorted")
+    result = hunt(entry, "forward_matches_oracle", control=README["SORT"])
+    assert result.caught and not result.control_failed
+    assert result.error.startswith("AssertionError: NumpySortUnsorted: output 0 (values) differs from the oracle")
