@@ -34,8 +34,11 @@ from npext.testing import (
     grid_tensors,
     hunt,
     layouts,
+    normwise,
+    plus,
     properties_for,
     property_tests,
+    scaled,
     shapes,
     sum_tolerance,
     with_layout,
@@ -380,10 +383,56 @@ def test_property_tests_are_named_after_the_entry():
 # ---------------------------------------------------------------- tolerances and strategies
 
 
-def test_default_tolerance_is_eps_times_the_number_of_elements():
-    x, y = torch.zeros(3, 4), torch.zeros(5, dtype=torch.float64)
-    assert default_tolerance(torch.float64, x, 7, y) == sum_tolerance(torch.float64, 17)
+def _rows_cumsum_cases(side, dtype):
+    @st.composite
+    def cases(draw, **options):
+        x = draw(float_tensors((side, side), dtype=dtype), label="x")
+        return Case((x,), draw(float_tensors((side, side), dtype=dtype), label="grad_output"))
+
+    return cases
+
+
+def _cumsum_off_by(r):
+    class CumsumGradientOff(NumpyCumsum):
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, grad_output):
+            return torch.from_numpy(_reverse_cumsum(_to_numpy(grad_output)) * (1 + r))
+
+    return CumsumGradientOff
+
+
+@pytest.mark.parametrize(
+    "dtype, r",
+    [(torch.float32, 1e-4), (torch.float64, 1e-9)],
+    ids=["float32-1e-4", "float64-1e-9"],
+)
+def test_the_default_tolerance_stays_sharp_at_large_sizes(dtype, r):
+    """A gradient off by a relative 1e-4 in float32 (1e-9 in float64) is caught at 48x48.
+
+    The former default (rtol = 4 n eps, atol = 4 n**2 eps with n every input
+    element) allowed a float32 gradient of this size an error of 1.1: a
+    cumsum's gradient, about 5 in size, could be almost anything. The
+    per-element bound allows each element what it sums.
+    """
+    entry = replace(CUMSUM, cases=_rows_cumsum_cases(48, dtype))
+    assert hunt(entry, "gradients_match_oracle", max_examples=3).caught is False
+    wrong = entry.with_apply(_cumsum_off_by(r).apply, name="CumsumGradientOff")
+    assert hunt(wrong, "gradients_match_oracle", max_examples=3, control=entry).caught
+
+
+def test_tolerance_helpers_compose():
+    scale = torch.tensor([1.0, 4.0])
+    base = default_tolerance.allowed(scale, torch.float64)
+    assert torch.allclose(
+        scaled(10).allowed(scale, torch.float64) - 4 * torch.finfo(torch.float64).tiny,
+        10 * (base - 4 * torch.finfo(torch.float64).tiny),
+    )
+    assert torch.equal(normwise().allowed(scale, torch.float64), base.max().expand(2))
+    assert torch.allclose(plus(atol=1e-3).allowed(scale, torch.float64), base + 1e-3)
     assert sum_tolerance(torch.float32, 10) == {"rtol": 10 * 4 * 2.0**-23, "atol": 100 * 4 * 2.0**-23}
+    with pytest.raises(ValueError, match="factor must be > 0"):
+        scaled(0)
 
 
 @given(shape=shapes(3, max_side=4), layout=layouts(), dtype=float_dtypes(), data=st.data())

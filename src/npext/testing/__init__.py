@@ -73,7 +73,9 @@ Names:
 * running: ``property_tests``, ``hunt`` (-> ``Hunt``);
 * the properties: ``PROPERTIES``, ``Property``, ``properties_for``,
   ``all_properties``;
-* tolerances: ``default_tolerance``, ``sum_tolerance``, ``eps``; ``expect``
+* tolerances: ``default_tolerance`` (a ``Bound``) and the helpers that
+  compose it, ``scaled``, ``normwise``, ``plus``, ``accumulates_in_half``;
+  ``sum_tolerance``, ``eps``; ``expect``
   (the oracle's answer and allowed error for a case), ``margins`` (how close
   passing results came to their bound);
 * strategies: ``float_tensors``, ``grid_tensors`` (exact sums at any size),
@@ -100,7 +102,7 @@ from .strategies import (
     shapes,
     with_layout,
 )
-from .tolerance import default_tolerance, eps, sum_tolerance
+from .tolerance import Bound, accumulates_in_half, default_tolerance, eps, normwise, plus, scaled, sum_tolerance
 
 __all__ = [
     "FLOAT_DTYPES",
@@ -108,12 +110,14 @@ __all__ = [
     "HUNT_EXAMPLES",
     "LAYOUTS",
     "PROPERTIES",
+    "Bound",
     "Case",
     "DeclarationError",
     "Expected",
     "FunctionUnderTest",
     "Hunt",
     "Property",
+    "accumulates_in_half",
     "all_properties",
     "as_double",
     "assert_matches",
@@ -130,11 +134,14 @@ __all__ = [
     "layouts",
     "leaves",
     "margins",
+    "normwise",
     "output_and_grads",
     "over_tensors",
+    "plus",
     "promoted_dtype",
     "properties_for",
     "property_tests",
+    "scaled",
     "shapes",
     "sum_tolerance",
     "tensor_args",

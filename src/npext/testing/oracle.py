@@ -27,7 +27,7 @@ from .calls import (
     outputs_of,
     tensor_args,
 )
-from .tolerance import ElementwiseTolerance, oracle_result
+from .tolerance import Bound, oracle_result, ratios
 
 #: (entry name, property name) -> the largest |error| / allowed seen in a passing comparison.
 _MARGINS: dict = defaultdict(float)
@@ -65,8 +65,8 @@ class Expected:
 
 
 def elementwise(entry) -> bool:
-    """Whether the entry's tolerance is the per-element default (or a scaled one)."""
-    return isinstance(entry.tolerance, ElementwiseTolerance)
+    """Whether the entry's tolerance is a per-element ``Bound`` (the default, or one built from it)."""
+    return isinstance(entry.tolerance, Bound)
 
 
 def expect(entry, case, *, gradients: bool = True) -> Expected:
@@ -76,14 +76,13 @@ def expect(entry, case, *, gradients: bool = True) -> Expected:
     grad_outputs = tuple(None if g is None else g.double() for g in grad_outputs_of(case.grad_output))
     if elementwise(entry):
         result = oracle_result(entry.oracle, args, grad_outputs, kwargs, gradients=gradients)
-        factor = entry.tolerance.factor
         return Expected(
             outputs=result.outputs,
             gradients=result.gradients,
             gradients_by_output=result.gradients_by_output,
-            output_scales=_times(result.output_scales, factor),
-            gradient_scales=_times(result.gradient_scales, factor),
-            gradient_scales_by_output=tuple(_times(s, factor) for s in result.gradient_scales_by_output),
+            output_scales=result.output_scales,
+            gradient_scales=result.gradient_scales,
+            gradient_scales_by_output=result.gradient_scales_by_output,
         )
     if not gradients:
         with torch.no_grad():
@@ -106,12 +105,6 @@ def _only(grad_outputs, k) -> tuple:
     return tuple(g if i == k else None for i, g in enumerate(grad_outputs))
 
 
-def _times(scales, factor):
-    if scales is None or factor == 1:
-        return scales
-    return tuple(None if s is None else s * factor for s in scales)
-
-
 def allowed_error(entry, actual_dtype, expected, scale, args, times: float = 1):
     """The error each element of a result of ``actual_dtype`` may carry: per element, or the entry's rtol/atol.
 
@@ -120,7 +113,7 @@ def allowed_error(entry, actual_dtype, expected, scale, args, times: float = 1):
     if not (actual_dtype.is_floating_point or actual_dtype.is_complex):
         return None
     if scale is not None:
-        return times * entry.tolerance.allowed(scale, actual_dtype)
+        return times * entry.tolerance.allowed(scale, actual_dtype, expected)
     tol = entry.tolerance(actual_dtype, *args)
     return times * (tol["atol"] + tol["rtol"] * expected.double().abs())
 
@@ -128,42 +121,35 @@ def allowed_error(entry, actual_dtype, expected, scale, args, times: float = 1):
 def assert_within(actual, expected, allowed, *, name: str, what: str, against: str = "the oracle") -> float:
     """|actual - expected| <= allowed in every element, or an AssertionError that says where and by how much.
 
-    Integer and bool results are compared exactly. Returns the largest ratio
-    of error to allowed error (0 where nothing may err and nothing does).
+    ``allowed=None`` (and integer or bool results) asks for equality.
+    Returns the largest ratio of error to allowed error, and books it to the
+    running property's margin.
     """
     if tuple(actual.shape) != tuple(expected.shape):
         raise AssertionError(f"{name}: {what} has shape {tuple(actual.shape)}, {against} gives {tuple(expected.shape)}")
-    if not (actual.dtype.is_floating_point or actual.dtype.is_complex):
-        if not torch.equal(actual.to(expected.dtype), expected):
-            wrong = (actual.to(expected.dtype) != expected).nonzero()
-            index = tuple(wrong[0].tolist())
-            raise AssertionError(
-                f"{name}: {what} differs from {against} in {len(wrong)} of {actual.numel()} elements "
-                f"(compared exactly); at index {index}: {actual[index].item()} instead of {expected[index].item()}"
-            )
+    ratio, difference = ratios(actual, expected, allowed)
+    if ratio.numel() == 0:
         return 0.0
-    error = (actual.detach().double() - expected.double()).abs()
-    allowed = torch.as_tensor(allowed, dtype=torch.float64).expand_as(error)
-    bad = ~(error <= allowed)  # NaN fails too
-    if bad.any():
-        ratio = torch.where(allowed > 0, error / allowed, torch.full_like(error, float("inf")))
-        ratio = torch.where(error.isnan(), torch.full_like(error, float("inf")), ratio)
-        worst = tuple(torch.unravel_index(ratio.argmax(), ratio.shape)) if ratio.dim() else ()
-        worst = tuple(int(i) for i in worst)
-        times = ratio[worst].item()
+    worst = float(ratio.max())
+    if worst > 1:
+        index = tuple(int(i) for i in torch.unravel_index(ratio.flatten().argmax(), ratio.shape))
+        beyond = int((ratio > 1).sum())
+        got, want = actual.detach().cpu()[index].item(), expected.detach().cpu()[index].item()
+        if worst == float("inf") and (allowed is None or not actual.dtype.is_floating_point):
+            raise AssertionError(
+                f"{name}: {what} differs from {against} at {beyond} of {ratio.numel()} elements (compared "
+                f"exactly); the first at index {index}: {got} instead of {want}"
+            )
+        limit = torch.as_tensor(allowed, dtype=torch.float64).detach().expand(ratio.shape)[index].item()
         raise AssertionError(
             f"{name}: {what} differs from {against}\n"
-            f"{int(bad.sum())} of {error.numel()} elements beyond the allowed error; the worst, at index {worst}: "
-            f"{actual[worst].item()!r} instead of {expected[worst].item()!r}, off by {error[worst].item():.3g} "
-            f"where {allowed[worst].item():.3g} is allowed: {times:.3g} times the allowed error"
+            f"{beyond} of {ratio.numel()} elements beyond the allowed error ({actual.dtype}); the worst, at index "
+            f"{index}: {got:.9g} instead of {want:.17g}, off by {difference[index].item():.3g} where {limit:.3g} "
+            f"is allowed: {worst:.3g} times the allowed error"
         )
-    if error.numel() == 0:
-        return 0.0
-    ratio = torch.where(allowed > 0, error / allowed, torch.zeros_like(error))
-    largest = ratio.max().item()
     key = (name, _current["property"])
-    _MARGINS[key] = max(_MARGINS[key], largest)
-    return largest
+    _MARGINS[key] = max(_MARGINS[key], worst)
+    return worst
 
 
 def check_output(entry, actual, expected: Expected, k: int, args, what: str, *, against="the oracle") -> float:
