@@ -20,6 +20,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import InvalidArgument
 
+# pytester: tests of npext.testing's pytest plugin run pytest in-process
+pytest_plugins = ["pytester"]
+
 CI_EXAMPLES = 25
 
 try:

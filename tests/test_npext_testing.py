@@ -478,3 +478,20 @@ def test_strategies_check_their_arguments(call, message):
 def test_function_under_test_needs_callables():
     with pytest.raises(TypeError, match="must be callable"):
         FunctionUnderTest(name="x", apply=3, cases=cumsum_cases, oracle=torch.cumsum)
+
+
+def test_the_margins_plugin_prints_how_close_each_property_ran_to_its_bound(pytester):
+    pytester.makepyfile(
+        test_user="""
+        from tests.test_npext_testing import CUMSUM
+        from npext.testing import property_tests
+        test_numpy_cumsum = property_tests(CUMSUM)
+        """
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "npext.testing.pytest_plugin", "--npext-margins", "-k", "gradients_match_oracle", "-p", "no:xdist"
+    )
+    result.assert_outcomes(passed=1)
+    (line,) = [line for line in result.outlines if line.startswith("NumpyCumsum") and "gradients_match_oracle" in line]
+    ratio = float(line.split()[1])
+    assert 0 <= ratio < 1, line
