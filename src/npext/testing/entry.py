@@ -46,6 +46,10 @@ class Case:
     grad_output: Any
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        kwargs = f", kwargs={self.kwargs!r}" if self.kwargs else ""  # most cases have none
+        return f"Case(args={self.args!r}, grad_output={self.grad_output!r}{kwargs})"
+
     def __post_init__(self):
         object.__setattr__(self, "args", tuple(self.args))
         if isinstance(self.grad_output, list):

@@ -141,11 +141,15 @@ def assert_within(actual, expected, allowed, *, name: str, what: str, against: s
                 f"exactly); the first at index {index}: {got} instead of {want}"
             )
         limit = torch.as_tensor(allowed, dtype=torch.float64).detach().expand(ratio.shape)[index].item()
+        verdict = (
+            f"where {limit:.3g} is allowed: {worst:.3g} times the allowed error"
+            if limit > 0
+            else "where nothing is allowed (an exact result)"
+        )
         raise AssertionError(
             f"{name}: {what} differs from {against}\n"
             f"{beyond} of {ratio.numel()} elements beyond the allowed error ({actual.dtype}); the worst, at index "
-            f"{index}: {got:.9g} instead of {want:.17g}, off by {difference[index].item():.3g} where {limit:.3g} "
-            f"is allowed: {worst:.3g} times the allowed error"
+            f"{index}: {got:.9g} instead of {want:.17g}, off by {difference[index].item():.3g} {verdict}"
         )
     key = (name, _current["property"])
     _MARGINS[key] = max(_MARGINS[key], worst)
