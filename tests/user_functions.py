@@ -399,7 +399,7 @@ class ExpInplaceReturnsCopy(NumpyExp_):
         return ExpInplaceReturnsCopy.apply(x), in_dims[0]
 
 
-class ExpInplaceForgetsMarkDirty(NumpyExp_):
+class ExpInplaceForgetsMarkDirty(ExpInplaceReturnsCopy):
     """Writes x in place and returns x.view_as(x), as torch's error suggests, but never calls ctx.mark_dirty(x).
 
     The output and its gradient are right; x's version counter and history are
@@ -412,16 +412,6 @@ class ExpInplaceForgetsMarkDirty(NumpyExp_):
         a = x.detach().numpy()
         np.exp(a, out=a)
         return x.view_as(x)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(output)
-        ctx.save_for_forward(output)
-
-    @staticmethod
-    def jvp(ctx, x_tangent):
-        (result,) = ctx.saved_tensors
-        return x_tangent * result
 
     @staticmethod
     def vmap(info, in_dims, x):

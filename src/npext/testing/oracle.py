@@ -22,8 +22,10 @@ from .calls import (
     as_double,
     differentiable_outputs,
     grad_outputs_of,
+    gradient_label,
     grads_of,
     leaves,
+    output_label,
     outputs_of,
     tensor_args,
 )
@@ -177,3 +179,23 @@ def check_gradient(entry, actual, expected: Expected, j: int, args, what: str, *
     return assert_within(
         actual, want, allowed_error(entry, actual.dtype, want, scale, args), name=entry.name, what=what
     )
+
+
+def assert_results_agree(entry, expected: Expected, results, reference, args, *, how: str, against: str) -> None:
+    """Two runs of the Function agree: (outputs, gradients) against the reference run's, output by output.
+
+    Each run may be off the exact result by the entry's allowed error, so
+    they may differ by twice it (integer outputs: not at all). ``how`` says
+    what differs between the runs ('strided inputs', 'compiled').
+    """
+    (outputs, grads), (ref_outputs, ref_grads) = results, reference
+    for k, (out, want) in enumerate(zip(outputs, ref_outputs, strict=True)):
+        scale = None if expected.output_scales is None else expected.output_scales[k]
+        allowed = allowed_error(entry, out.dtype, expected.outputs[k], scale, args, times=2)
+        what = f"{output_label(entry, k, len(outputs))} ({how})"
+        assert_within(out, want, allowed, name=entry.name, what=what, against=against)
+    for j, (grad, want) in enumerate(zip(grads, ref_grads, strict=True)):
+        scale = None if expected.gradient_scales is None else expected.gradient_scales[j]
+        allowed = allowed_error(entry, grad.dtype, expected.gradients[j], scale, args, times=2)
+        what = f"{gradient_label(entry, args, j)} ({how})"
+        assert_within(grad, want, allowed, name=entry.name, what=what, against=against)

@@ -444,6 +444,15 @@ class _Oracle:
         )
 
 
+def _vjp_or_zeros(outputs, leaves, cotangents, **options) -> tuple:
+    """torch.autograd.grad of the outputs that require grad, zeros for every leaf none of them reach."""
+    used = [(o, c) for o, c in zip(outputs, cotangents, strict=True) if o.requires_grad]
+    if not used:
+        return tuple(torch.zeros_like(x) for x in leaves)
+    grads = torch.autograd.grad([o for o, _ in used], leaves, [c for _, c in used], allow_unused=True, **options)
+    return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves, strict=True))
+
+
 def _vjp(function, inputs, loop_state):
     """torch.func.vjp, or autograd's (for oracles torch.func cannot trace) where it fails."""
     if not loop_state.get("autograd"):
@@ -457,13 +466,7 @@ def _vjp(function, inputs, loop_state):
         outputs, aux = function(*leaves)
 
     def vjp_fn(cotangents):
-        used = [(o, c) for o, c in zip(outputs, cotangents, strict=True) if o.requires_grad]
-        if not used:
-            return tuple(torch.zeros_like(x) for x in leaves)
-        grads = torch.autograd.grad(
-            [o for o, _ in used], leaves, [c for _, c in used], retain_graph=True, allow_unused=True
-        )
-        return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves, strict=True))
+        return _vjp_or_zeros(outputs, leaves, cotangents, retain_graph=True)
 
     return tuple(o.detach() for o in outputs), vjp_fn, aux
 
@@ -697,20 +700,10 @@ def _autograd_hessian(state: _Oracle, z: tuple, cotangents: tuple):
     leaves = tuple(x.detach().requires_grad_() for x in z)
     with torch.enable_grad():
         outputs, _ = state.floating(*leaves)
-        used = [(o, c) for o, c in zip(outputs, cotangents, strict=True) if o.requires_grad]
-        grads = torch.autograd.grad(
-            [o for o, _ in used], leaves, [c for _, c in used], create_graph=True, allow_unused=True
-        )
-    grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves, strict=True))
+        grads = _vjp_or_zeros(outputs, leaves, cotangents, create_graph=True)
 
     def hvjp(cots):
-        used = [(g, c) for g, c in zip(grads, cots, strict=True) if g.requires_grad]
-        if not used:
-            return tuple(torch.zeros_like(x) for x in leaves)
-        second = torch.autograd.grad(
-            [g for g, _ in used], leaves, [c for _, c in used], retain_graph=True, allow_unused=True
-        )
-        return tuple(torch.zeros_like(x) if s is None else s for s, x in zip(second, leaves, strict=True))
+        return _vjp_or_zeros(grads, leaves, cots, retain_graph=True)
 
     return grads, hvjp
 

@@ -25,14 +25,13 @@ from ..calls import (
     call_entry,
     copy_modified,
     entry_output_and_grads,
-    gradient_label,
     output_and_grads,
     output_label,
     outputs_of,
     tensor_args,
 )
 from ..entry import case_kwargs
-from ..oracle import allowed_error, assert_within, expect
+from ..oracle import assert_results_agree, expect
 
 
 def _compile_skip_reason() -> str | None:
@@ -150,21 +149,16 @@ def compiled_matches_eager(entry, case, backend: str = GENERIC_BACKEND):
         f"inputs that differ from earlier ones only in size: {[tuple(a.shape) for a in tensor_args(case.args)]}"
     )
     _graph_keys[key].add(graph_key)
-    expected = expect(entry, case)
     for k, (output, eager) in enumerate(zip(outputs, eager_outputs, strict=True)):
         what = output_label(entry, k, len(outputs))
         assert output.shape == eager.shape and output.dtype == eager.dtype, (
             f"{entry.name}: compiled {what} {tuple(output.shape)} {output.dtype}, "
             f"eager {tuple(eager.shape)} {eager.dtype}"
         )
-        scale = None if expected.output_scales is None else expected.output_scales[k]
-        allowed = allowed_error(entry, output.dtype, expected.outputs[k], scale, case.args, times=2)
-        assert_within(output, eager, allowed, name=entry.name, what=f"compiled {what}", against="eager")
-    for j, (grad, eager) in enumerate(zip(grads, eager_grads, strict=True)):
-        scale = None if expected.gradient_scales is None else expected.gradient_scales[j]
-        allowed = allowed_error(entry, grad.dtype, expected.gradients[j], scale, case.args, times=2)
-        what = f"compiled {gradient_label(entry, case.args, j)}"
-        assert_within(grad, eager, allowed, name=entry.name, what=what, against="eager")
+    expected = expect(entry, case)
+    assert_results_agree(
+        entry, expected, (outputs, grads), (eager_outputs, eager_grads), case.args, how="compiled", against="eager"
+    )
 
 
 def fake_tensor_propagation(entry, case):

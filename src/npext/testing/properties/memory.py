@@ -13,12 +13,11 @@ from ..calls import (
     grads_of,
     is_differentiable,
     leaves,
-    output_label,
     outputs_of,
     tensor_args,
 )
 from ..entry import case_kwargs
-from ..oracle import allowed_error, assert_within, check_gradient, check_output, expect
+from ..oracle import assert_results_agree, check_gradient, check_output, expect
 
 
 def strided_copy(tensor):
@@ -61,27 +60,10 @@ def noncontiguous_matches_contiguous(entry, case):
         ("as drawn", case.args, case.grad_output),
         ("strided inputs and grad_outputs", strided_args, strided_grads),
     ):
-        outputs, grads = entry_output_and_grads(entry, args, grad_outputs, kwargs)
-        for k, (out, want) in enumerate(zip(outputs, out_c, strict=True)):
-            scale = None if expected.output_scales is None else expected.output_scales[k]
-            assert_within(
-                out,
-                want,
-                allowed_error(entry, out.dtype, want, scale, case.args, times=2),
-                name=entry.name,
-                what=f"{output_label(entry, k, len(outputs))} ({how})",
-                against="the contiguous call's",
-            )
-        for j, (grad, want) in enumerate(zip(grads, grads_c, strict=True)):
-            scale = None if expected.gradient_scales is None else expected.gradient_scales[j]
-            assert_within(
-                grad,
-                want,
-                allowed_error(entry, grad.dtype, want, scale, case.args, times=2),
-                name=entry.name,
-                what=f"{gradient_label(entry, case.args, j)} ({how})",
-                against="the contiguous call's",
-            )
+        results = entry_output_and_grads(entry, args, grad_outputs, kwargs)
+        assert_results_agree(
+            entry, expected, results, (out_c, grads_c), case.args, how=how, against="the contiguous call's"
+        )
 
 
 def inputs_unmodified(entry, case):
