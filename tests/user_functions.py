@@ -540,11 +540,11 @@ class NumpyScaledCumsum(Function):
         return NumpyScaledCumsum.apply(grad_output.flip(dim), dim, ctx.scale).flip(dim), None, None
 
     @staticmethod
-    def jvp(ctx, x_tangent, _dim_tangent, _scale_tangent):
+    def jvp(ctx, x_tangent, *_other_tangents):  # torch 2.0: one tangent per argument given, not per parameter
         return NumpyScaledCumsum.apply(x_tangent, ctx.dim, ctx.scale)
 
     @staticmethod
-    def vmap(info, in_dims, x, dim, scale):
+    def vmap(info, in_dims, x, dim=-1, scale=None):  # torch 2.0 passes only the arguments given
         x = x.movedim(in_dims[0], 0)
         dim = dim % (x.dim() - 1)  # -1 is the logical last dim, not the batch dim's neighbour
         return NumpyScaledCumsum.apply(x, dim + 1, scale), 0

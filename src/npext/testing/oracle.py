@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .calls import (
@@ -134,7 +135,7 @@ def assert_within(actual, expected, allowed, *, name: str, what: str, against: s
         return 0.0
     worst = float(ratio.max())
     if worst > 1:
-        index = tuple(int(i) for i in torch.unravel_index(ratio.flatten().argmax(), ratio.shape))
+        index = tuple(int(i) for i in np.unravel_index(int(ratio.flatten().argmax()), ratio.shape))
         beyond = int((ratio > 1).sum())
         got, want = actual.detach().cpu()[index].item(), expected.detach().cpu()[index].item()
         if worst == float("inf") and (allowed is None or not actual.dtype.is_floating_point):
