@@ -33,7 +33,9 @@ from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))  # the source tree, whether or not npext is installed
+# The checkout's source, also where another npext is installed (tox -e docs
+# installs npext for its dependencies).
+sys.path.insert(0, str(ROOT / "src"))
 
 import npext  # noqa: E402
 
@@ -158,11 +160,21 @@ def check_public_names(app, env):
 
 
 def function_signature(app, what, name, obj, options, signature, return_annotation):
-    """No signature for an autograd.Function: its constructor's ``(*args, **kwargs)`` is never called."""
+    """Signatures as a reader writes them.
+
+    No signature for an autograd.Function: its constructor's ``(*args,
+    **kwargs)`` is never called (the API page says how to call ``apply``).
+    The default tolerance by its name, not its repr: a dataclass's generated
+    ``__init__`` has no source for ``autodoc_preserve_defaults`` to read.
+    """
     import torch
+
+    from npext.testing import default_tolerance
 
     if what == "class" and isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
         return "", None
+    if signature and repr(default_tolerance) in signature:
+        return signature.replace(repr(default_tolerance), "default_tolerance"), return_annotation
     return None
 
 
