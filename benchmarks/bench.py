@@ -2,9 +2,9 @@
 
     python benchmarks/bench.py                      # full run, about 2-3 minutes on 2 cores
     python benchmarks/bench.py --quick              # smoke run: few sizes, few repeats
-    python benchmarks/bench.py --readme README.md   # also splice the table between the bench markers
+    python benchmarks/bench.py --page docs/speed.md # also splice the table between the bench markers
     python benchmarks/bench.py --small-call         # where a small conv call spends its time, layer by layer
-    tox -e bench [-- --readme README.md]
+    tox -e bench [-- --page docs/speed.md]
 
 Every row is one forward + backward: the forward, then ``torch.autograd.grad``
 with a fixed grad_output for every input. Three contestants, timed side by side
@@ -407,12 +407,12 @@ def render(rows: list[Row], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def splice(readme: Path, text: str) -> None:
-    content = readme.read_text()
+def splice(page: Path, text: str) -> None:
+    content = page.read_text()
     start, end = content.find(START), content.find(END)
     if start < 0 or end < start:
-        sys.exit(f"{readme}: markers {START} / {END} not found")
-    readme.write_text(content[: start + len(START)] + "\n" + text + content[end:])
+        sys.exit(f"{page}: markers {START} / {END} not found")
+    page.write_text(content[: start + len(START)] + "\n" + text + content[end:])
 
 
 # ---------------------------------------------------------------------------
@@ -491,7 +491,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: few sizes, few rounds (seconds)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, as SciPy's kernels)")
     ap.add_argument("--only", help="comma-separated groups to run: " + ", ".join(GROUPS))
-    ap.add_argument("--readme", type=Path, help="splice the table between the bench markers of this file")
+    ap.add_argument(
+        "--page",
+        "--readme",  # its old name, from when the table was in the README
+        type=Path,
+        metavar="PATH",
+        help="splice the table between the bench markers of this file (docs/speed.md)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the inputs and grad_outputs")
     ap.add_argument(
         "--small-call", action="store_true", help="only where a small conv call's time goes, layer by layer"
@@ -522,11 +528,11 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     wall = time.perf_counter() - _STARTED
-    shown = [a for a in argv if not a.startswith("--readme") and a != str(args.readme)]
+    shown = [a for a in argv if not a.startswith(("--page", "--readme")) and a != str(args.page)]
     text = render(rows, versions_line(args.threads, args.quick, wall, shown))
     print(text, end="")
-    if args.readme:
-        splice(args.readme, text)
+    if args.page:
+        splice(args.page, text)
     return 0
 
 

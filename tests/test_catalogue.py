@@ -12,7 +12,7 @@ property first and stops at the first catch. ``NPEXT_CATALOGUE_FULL=1`` runs
 every property against every mutant, and every property against the real
 Functions (which must come out clean), and writes what caught what to
 build/catalogue/, from which ``python tools/catalogue_table.py`` makes the
-README's table.
+table of docs/catalogue.md.
 """
 
 import json
@@ -30,7 +30,7 @@ REPORT_DIR = pathlib.Path(__file__).resolve().parent.parent / "build" / "catalog
 
 
 #: NPEXT_CATALOGUE_FULL=1 runs every property against every mutant (for the
-#: README's table of what caught what); otherwise a mutant's hunt starts with
+#: table of what caught what in docs/catalogue.md); otherwise a mutant's hunt starts with
 #: its caught_by property and stops at the first that catches it.
 FULL = os.environ.get("NPEXT_CATALOGUE_FULL") == "1"
 

@@ -134,3 +134,21 @@ def test_compile_column_other_skips_and_no_compile_tests(junit_dir, tmp_path):
     write("py312-torch22", [*eager_cases()[:2], case("tests.test_compile", "test_x", "skipped", "a | b")], skipped=1)
     rows, _ = render(directory, tmp_path, ["py312-torch22"])
     assert rows["py312-torch22"]["torch.compile path"] == "skipped: a \\| b"
+
+
+@pytest.mark.parametrize("flag", ["--page", "--readme"])
+def test_page_flag_splices_the_table_between_the_markers(junit_dir, tmp_path, flag):
+    """`table --page PATH` (or its old name, --readme) rewrites only what lies between the page's markers."""
+    directory, write = junit_dir
+    write("py313-torch215", eager_cases())
+    tox_ini = tmp_path / "tox.ini"
+    tox_ini.write_text("[tox]\nlabels =\n    compat = compat-clean, py313-torch215, report\n")
+    page = tmp_path / "compatibility.md"
+    page.write_text(f"# Compatibility\n\nbefore\n\n{compat_report.START}\nold table\n{compat_report.END}\n\nafter\n")
+    args = ["table", "--junit-dir", str(directory), "--tox-ini", str(tox_ini), flag, str(page)]
+    assert compat_report.main(args) == 0
+    text = page.read_text()
+    head, rest = text.split(compat_report.START)
+    table, tail = rest.split(compat_report.END)
+    assert head == "# Compatibility\n\nbefore\n\n" and tail == "\n\nafter\n"
+    assert "old table" not in table and "| `py313-torch215` |" in table

@@ -1,12 +1,12 @@
-"""Make the README's catalogue table from the last run of tests/test_catalogue.py.
+"""Make the catalogue table of docs/catalogue.md from the last run of tests/test_catalogue.py.
 
     NPEXT_CATALOGUE_FULL=1 python -m pytest -m catalogue -n auto
-    python tools/catalogue_table.py [--readme README.md]
+    python tools/catalogue_table.py [--page docs/catalogue.md]
 
 Reads build/catalogue/*.json; prints a Markdown table (one row per mutant:
 its story, the properties that caught it, the time and examples to the first
-failure of the fastest one) and, with --readme, writes it between the
-markers <!-- catalogue-table:start --> and <!-- catalogue-table:end -->.
+failure of the fastest one) and, with --page (formerly --readme), writes
+it into that page between the markers <!-- catalogue-table:start --> and <!-- catalogue-table:end -->.
 """
 
 from __future__ import annotations
@@ -59,24 +59,30 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-def splice(readme: pathlib.Path, text: str) -> None:
-    content = readme.read_text()
+def splice(page: pathlib.Path, text: str) -> None:
+    content = page.read_text()
     if START not in content or END not in content:
-        sys.exit(f"{readme} lacks the markers {START} / {END}")
+        sys.exit(f"{page} lacks the markers {START} / {END}")
     head, rest = content.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    page.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=pathlib.Path, default=ROOT / "build" / "catalogue")
-    parser.add_argument("--readme", type=pathlib.Path)
+    parser.add_argument(
+        "--page",
+        "--readme",  # its old name, from when the table was in the README
+        type=pathlib.Path,
+        metavar="PATH",
+        help="write the table between the catalogue-table markers of this page (docs/catalogue.md)",
+    )
     args = parser.parse_args()
     text = table(load(args.results))
     print(text)
-    if args.readme:
-        splice(args.readme, text)
+    if args.page:
+        splice(args.page, text)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Subcommands, all run by tox.ini:
   table            read DIR/<env>.xml (pytest --junitxml) and <env>.versions.json
                    and print a Markdown table, with a column saying whether the
                    torch.compile path was tested; --output FILE writes it to a file,
-                   --readme README.md splices it between the compat-table markers,
+                   --page docs/compatibility.md splices it between the
+                   compat-table markers of that page (--readme: the old name),
                    --strict exits 1 unless every row passed.
 
 The expected envs are the `compat` label of tox.ini (--label picks others; CI
@@ -186,12 +187,12 @@ def table(junit_dir: Path, tox_ini: Path, labels: list[str] | None = None) -> tu
     return "\n".join(lines) + "\n", all(r[5] == "pass" for r in rows)
 
 
-def splice(readme: Path, text: str) -> None:
-    content = readme.read_text()
+def splice(page: Path, text: str) -> None:
+    content = page.read_text()
     start, end = content.find(START), content.find(END)
     if start < 0 or end < start:
-        sys.exit(f"{readme}: markers {START} / {END} not found")
-    readme.write_text(content[: start + len(START)] + "\n" + text + content[end:])
+        sys.exit(f"{page}: markers {START} / {END} not found")
+    page.write_text(content[: start + len(START)] + "\n" + text + content[end:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,7 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         help="expected envs: this tox.ini label (repeatable; default compat)",
     )
     t.add_argument("--output", type=Path, help="also write the table to this file")
-    t.add_argument("--readme", type=Path, help="splice the table between the compat-table markers")
+    t.add_argument(
+        "--page",
+        "--readme",  # its old name, from when the table was in the README
+        type=Path,
+        metavar="PATH",
+        help="splice the table between the compat-table markers of this page (docs/compatibility.md)",
+    )
     t.add_argument("--strict", action="store_true", help="exit 1 unless every env passed")
     args = ap.parse_args(argv)
 
@@ -223,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text, end="")
         if args.output:
             args.output.write_text(text)
-        if args.readme:
-            splice(args.readme, text)
+        if args.page:
+            splice(args.page, text)
         return 1 if args.strict and not ok else 0
     return 0
 

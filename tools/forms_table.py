@@ -1,6 +1,6 @@
 """Which form should a NumPy-backed op take? Measure three forms against torch's features.
 
-    python tools/forms_table.py [--readme README.md] [--no-inductor]
+    python tools/forms_table.py [--page docs/writing-a-backward.md] [--no-inductor]
 
 (with npext importable: `pip install -e .`, or PYTHONPATH=src). One example op,
 NumPy's cumsum along the last dim, written three ways, each as its form is meant
@@ -19,8 +19,8 @@ to be written:
 Each capability is a small check that runs the form and compares with
 ``torch.cumsum``; a cell is "yes", "n/a: <why>", or "no: <the error's first
 sentence>" ("no: silently wrong: ..." where a result differs without an error).
-Prints a Markdown table; --readme writes it between the markers
-<!-- forms-table:start --> and <!-- forms-table:end -->.
+Prints a Markdown table; --page (formerly --readme) writes it into that page
+between the markers <!-- forms-table:start --> and <!-- forms-table:end -->.
 """
 
 import argparse
@@ -316,18 +316,24 @@ def table(forms, capabilities) -> str:
     return "\n".join(lines)
 
 
-def splice(readme: pathlib.Path, text: str) -> None:
-    content = readme.read_text()
+def splice(page: pathlib.Path, text: str) -> None:
+    content = page.read_text()
     if START not in content or END not in content:
-        sys.exit(f"{readme} lacks the markers {START} / {END}")
+        sys.exit(f"{page} lacks the markers {START} / {END}")
     head, rest = content.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    page.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", type=pathlib.Path, help="write the table into this README")
+    parser.add_argument(
+        "--page",
+        "--readme",  # its old name, from when the table was in the README
+        type=pathlib.Path,
+        metavar="PATH",
+        help="write the table between the forms-table markers of this page (docs/writing-a-backward.md)",
+    )
     parser.add_argument("--no-inductor", action="store_true", help="skip the inductor row (C++ compiles)")
     args = parser.parse_args()
     skip = {compile_inductor} if args.no_inductor else set()
@@ -336,8 +342,8 @@ def main() -> None:
     text = table(build_forms(), capabilities)
     print(text)
     print(f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    if args.readme:
-        splice(args.readme, text)
+    if args.page:
+        splice(args.page, text)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ DEFAULT_EQUIVALENTS = ROOT / "tools" / "equivalent_mutants.txt"
 
 # The default gate is every mutant accounted for. Each survivor of the
 # reviewed source is killed by a test (in tests/: test_dtypes.py,
-# test_forward_ad.py, test_bridge.py, ...; README, Mutation testing) or
+# test_forward_ad.py, test_bridge.py, ...; docs/catalogue.md, Mutation testing) or
 # listed, with its reason, as equivalent, so the score there is 1.0. Any
 # lower bar lets new survivors in unread: at ~600 mutants, 0.98 would pass a
 # dozen, the size of a lost property (a weak dtype check let 20 through).

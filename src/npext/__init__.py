@@ -3,6 +3,7 @@
 from .conv import ScipyConv2d, ScipyConv2dFunction
 from .fft import BadFFTFunction, RFFT2AbsFunction, incorrect_fft, rfft2_abs
 
+#: The version of npext (the package's metadata reads it from here).
 __version__ = "0.1.0"
 
 __all__ = [

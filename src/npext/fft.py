@@ -120,10 +120,10 @@ class RFFT2AbsFunction(CompilableFunction):
     """``|rfft2(input)|`` with the mathematically correct backward.
 
     ``input`` is a real (H, W) tensor; the output is (H, W // 2 + 1). The
-    gradient is the rfft2 adjoint of grad_output * X / |X| (see the module
+    gradient is the rfft2 adjoint of ``grad_output * X / |X|`` (see the module
     docstring for the derivation). The backward is built from Functions that
     are themselves differentiable, so higher derivatives are exact away from
-    the kink of |X| at X = 0.
+    the kink of ``|X|`` at X = 0.
 
     The backward computes X again rather than saving it: with ``setup_context``
     (which torch.func needs) only the inputs and the output reach the
@@ -176,7 +176,7 @@ class BadFFTFunction(Function):
     """The tutorial's FFT layer: right forward, knowingly WRONG backward.
 
     Its backward returns ``irfft2(grad_output)``. That misses the phase
-    X / |X| of the derivative of |X|, the DFT's scaling and the halving of the
+    ``X / |X|`` of the derivative of ``|X|``, the DFT's scaling and the halving of the
     interior columns of the half spectrum (so its values are wrong for every
     width), and it omits ``s=``, so for an odd width the gradient has one
     column too few and autograd rejects it. It is kept as the tutorial wrote
@@ -198,5 +198,5 @@ class BadFFTFunction(Function):
 
 
 def incorrect_fft(input: torch.Tensor) -> torch.Tensor:
-    """The tutorial's ``incorrect_fft``: |rfft2(input)| with ``BadFFTFunction``'s wrong gradient."""
+    """The tutorial's ``incorrect_fft``: ``|rfft2(input)|`` with ``BadFFTFunction``'s wrong gradient."""
     return BadFFTFunction.apply(input)

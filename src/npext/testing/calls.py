@@ -103,7 +103,7 @@ def grads_of(outputs, inputs, grad_outputs, *, retain_graph=None) -> tuple:
 
 
 def output_and_grads(apply, args, grad_output, kwargs=None, modifies=()):
-    """apply(*args) and the gradients of its differentiable arguments for ``grad_output``.
+    """``apply(*args)`` and the gradients of its differentiable arguments for ``grad_output``.
 
     The output is returned as apply returned it (a tensor or a tuple);
     ``grad_output`` is a tensor or a tuple with ``None`` for the outputs not

@@ -66,79 +66,79 @@ def case_kwargs(case) -> dict:
 class FunctionUnderTest:
     """One Function and everything the generic properties need to know of it.
 
-    Required:
+    Four fields are required; the others have defaults.
 
-    name:       the label in test ids, reports and assertion messages.
-    apply:      the Function's ``apply`` (or any callable of the case's
-                arguments that returns a tensor or a tuple of tensors).
-    cases:      ``cases(**case_options)`` -> a Hypothesis strategy of cases
-                (``Case``, or anything with ``.args`` and ``.grad_output``).
-                Draw only inputs on which the Function's promises hold (for
-                example, keep away from a kink where finite differences are
-                meaningless). Give it keyword-only options with defaults and
-                ``**options``: the engine calls it with ``case_options``, and
-                your own tests may call it with options of their own.
-                The engine passes ``large=False`` for properties whose cost
-                grows faster than the case (gradcheck, Jacobians, vmap
-                loops; ``Property.small_cases``) and ``large=True`` for the
-                rest: a strategy that takes ``large`` may then draw a share
-                of big inputs, where size-dependent bugs live (a method
-                switch, blocking). Ignoring it is fine.
-    oracle:     the same map in plain torch, differentiable by torch's
-                autograd and by ``torch.func``, returning what ``apply``
-                returns (the same number of outputs). It is evaluated in
-                float64 on each case: its outputs give the expected shapes
-                and values (integer outputs, such as indices, are compared
-                exactly), its gradients the expected gradients. For an
-                in-place Function it is the out-of-place map.
+    Required fields:
+        name:       the label in test ids, reports and assertion messages.
+        apply:      the Function's ``apply`` (or any callable of the case's
+                    arguments that returns a tensor or a tuple of tensors).
+        cases:      ``cases(**case_options)`` -> a Hypothesis strategy of cases
+                    (``Case``, or anything with ``.args`` and ``.grad_output``).
+                    Draw only inputs on which the Function's promises hold (for
+                    example, keep away from a kink where finite differences are
+                    meaningless). Give it keyword-only options with defaults and
+                    ``**options``: the engine calls it with ``case_options``, and
+                    your own tests may call it with options of their own.
+                    The engine passes ``large=False`` for properties whose cost
+                    grows faster than the case (gradcheck, Jacobians, vmap
+                    loops; ``Property.small_cases``) and ``large=True`` for the
+                    rest: a strategy that takes ``large`` may then draw a share
+                    of big inputs, where size-dependent bugs live (a method
+                    switch, blocking). Ignoring it is fine.
+        oracle:     the same map in plain torch, differentiable by torch's
+                    autograd and by ``torch.func``, returning what ``apply``
+                    returns (the same number of outputs). It is evaluated in
+                    float64 on each case: its outputs give the expected shapes
+                    and values (integer outputs, such as indices, are compared
+                    exactly), its gradients the expected gradients. For an
+                    in-place Function it is the out-of-place map.
 
-    Optional, each with a default:
-
-    tolerance:  how far a result may be from the oracle's. Default:
-                ``default_tolerance``, a bound per element derived from what
-                that element sums (read ``npext.testing.tolerance``);
-                ``scaled_tolerance(k)`` multiplies it (a condition number, a
-                long chain of products). Or your own
-                ``tolerance(dtype, *args)`` -> ``dict(rtol=, atol=)`` for a
-                result of ``dtype`` on the case's ``args``.
-    supports_gradgrad:  the backward is itself differentiable:
-                ``second_derivatives`` runs gradgradcheck. False (default):
-                ``double_backward_raises`` checks that differentiating the
-                gradient raises an error instead of returning silently wrong
-                (zero) second derivatives: decorate a NumPy backward with
-                ``torch.autograd.function.once_differentiable``.
-    supports_forward_ad:  the Function has a ``jvp`` staticmethod: gradcheck
-                checks forward AD, gradgradcheck forward-over-reverse, and the
-                jvp properties run. False (default): ``forward_ad_raises``
-                checks that forward-mode AD raises an error (torch does, for a
-                Function without ``jvp``) instead of giving unchecked tangents.
-    supports_vmap:  the Function has a ``vmap`` staticmethod (or
-                ``generate_vmap_rule``) and works under ``torch.func``: the
-                vmap, batched-vjp/jvp and Jacobian properties run. False
-                (default): they are skipped, with the reason.
-    supports_compile:  the Function works under ``torch.compile`` and
-                FakeTensorMode: ``fake_tensor_propagation``, ``no_graph_breaks``
-                and ``compiled_matches_eager`` run. False (default): they are
-                skipped, with the reason.
-    supports_broadcasting:  the Function broadcasts its tensor arguments
-                against each other as torch does (``x * y``):
-                ``broadcasting_matches_oracle`` also calls it with each
-                argument cut to a broadcastable shape and checks that its
-                gradient is summed back to that shape. False (default):
-                skipped.
-    modifies:   the positions of the arguments the Function writes in place
-                (``ctx.mark_dirty``), e.g. ``(0,)``: the engine passes a copy
-                of each, and ``modifies_its_arguments_in_place`` checks that
-                the result *is* that argument, written with the oracle's
-                values. Without it, ``inputs_unmodified`` fails a Function
-                that writes an argument.
-    output_names:  names of the outputs of a Function of several outputs,
-                for reports: ``("values", "indices")`` gives
-                ``output 1 (indices)``.
-    extra_properties:  ``Property`` objects for laws of this Function only
-                (an adjoint identity, an invariance); run after the generic
-                ones, under the same rules.
-    case_options:  keyword options for every call of ``cases``.
+    Optional fields:
+        tolerance:  how far a result may be from the oracle's. Default:
+                    ``default_tolerance``, a bound per element derived from what
+                    that element sums (read ``npext.testing.tolerance``);
+                    ``scaled(k)`` multiplies it (a condition number, a
+                    long chain of products). Or your own
+                    ``tolerance(dtype, *args)`` -> ``dict(rtol=, atol=)`` for a
+                    result of ``dtype`` on the case's ``args``.
+        supports_gradgrad:  the backward is itself differentiable:
+                    ``second_derivatives`` runs gradgradcheck. False (default):
+                    ``double_backward_raises`` checks that differentiating the
+                    gradient raises an error instead of returning silently wrong
+                    (zero) second derivatives: decorate a NumPy backward with
+                    ``torch.autograd.function.once_differentiable``.
+        supports_forward_ad:  the Function has a ``jvp`` staticmethod: gradcheck
+                    checks forward AD, gradgradcheck forward-over-reverse, and the
+                    jvp properties run. False (default): ``forward_ad_raises``
+                    checks that forward-mode AD raises an error (torch does, for a
+                    Function without ``jvp``) instead of giving unchecked tangents.
+        supports_vmap:  the Function has a ``vmap`` staticmethod (or
+                    ``generate_vmap_rule``) and works under ``torch.func``: the
+                    vmap, batched-vjp/jvp and Jacobian properties run. False
+                    (default): they are skipped, with the reason.
+        supports_compile:  the Function works under ``torch.compile`` and
+                    FakeTensorMode: ``fake_tensor_propagation``, ``no_graph_breaks``
+                    and ``compiled_matches_eager`` run. False (default): they are
+                    skipped, with the reason.
+        supports_broadcasting:  the Function broadcasts its tensor arguments
+                    against each other as torch does (``x * y``):
+                    ``broadcasting_matches_oracle`` also calls it with each
+                    argument cut to a broadcastable shape and checks that its
+                    gradient is summed back to that shape. False (default):
+                    skipped.
+        modifies:   the positions of the arguments the Function writes in place
+                    (``ctx.mark_dirty``), e.g. ``(0,)``: the engine passes a copy
+                    of each, and ``modifies_its_arguments_in_place`` checks that
+                    the result *is* that argument, written with the oracle's
+                    values. Without it, ``inputs_unmodified`` fails a Function
+                    that writes an argument.
+        output_names:  names of the outputs of a Function of several outputs,
+                    for reports: ``("values", "indices")`` gives
+                    ``output 1 (indices)``.
+        extra_properties:  ``Property`` objects for laws of this Function only
+                    (an adjoint identity, an invariance); run after the generic
+                    ones, under the same rules.
+        case_options:  keyword options for every call of ``cases``.
     """
 
     name: str

@@ -122,7 +122,7 @@ def allowed_error(entry, actual_dtype, expected, scale, args, times: float = 1):
 
 
 def assert_within(actual, expected, allowed, *, name: str, what: str, against: str = "the oracle") -> float:
-    """|actual - expected| <= allowed in every element, or an AssertionError that says where and by how much.
+    """``|actual - expected| <= allowed`` in every element, or an AssertionError that says where and by how much.
 
     ``allowed=None`` (and integer or bool results) asks for equality.
     Returns the largest ratio of error to allowed error, and books it to the
