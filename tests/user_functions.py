@@ -101,8 +101,20 @@ class _Probe(Function):
 
 _Probe.apply(torch.zeros(1))
 #: torch >= 2.1 binds a call to forward's signature before setup_context: omitted
-#: defaults arrive filled in, and keyword arguments are accepted by ``apply``.
+#: defaults arrive filled in.
 APPLY_BINDS_DEFAULTS = _Probe.seen == 2
+
+
+def _apply_takes_keywords() -> bool:
+    try:
+        _Probe.apply(torch.zeros(1), flag=None)
+    except TypeError:  # "apply() takes no keyword arguments": torch 2.2 and 2.5 bind defaults, but no keywords
+        return False
+    return True
+
+
+#: ``Function.apply(x, scale=2.0)`` works (torch 2.13 yes; 2.0, 2.2 and 2.5 no, measured).
+APPLY_TAKES_KEYWORDS = _apply_takes_keywords()
 
 # ------------------------------------------------------------------ helpers
 

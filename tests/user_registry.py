@@ -110,10 +110,10 @@ def scaled_cumsum_cases(draw, *, large=False, **options):
     if dim is not None:
         args.append(dim)
     if scale is not None:
-        # keywords need a torch that binds them (2.1+); torch 2.0's apply takes positions only
-        if dim is not None and (not uf.APPLY_BINDS_DEFAULTS or draw(st.booleans(), label="scale positional")):
+        # keywords need a torch whose apply takes them; older ones take positions only
+        if dim is not None and (not uf.APPLY_TAKES_KEYWORDS or draw(st.booleans(), label="scale positional")):
             args.append(scale)
-        elif uf.APPLY_BINDS_DEFAULTS:
+        elif uf.APPLY_TAKES_KEYWORDS:
             kwargs["scale"] = scale
     return Case(tuple(args), _grad(draw, shape, dtype), kwargs)
 
