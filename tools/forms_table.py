@@ -12,9 +12,9 @@ to be written:
 2. a plain ``torch.library.custom_op`` with register_fake, register_autograd
    (whose formula calls the op) and register_vmap;
 3. npext's combination: a custom op holding the NumPy call (fake kernel, vmap
-   rule, and the Function's backward as its autograd formula) and an
-   ``npext._compile.CompilableFunction`` whose forward calls only that op and
-   whose backward, jvp and vmap call only the Function itself.
+   rule, and the Function's backward as its autograd formula) and a Function
+   registered with ``torch.compiler.allow_in_graph`` whose forward calls only
+   that op and whose backward, jvp and vmap call only the Function itself.
 
 Each capability is a small check that runs the form and compares with
 ``torch.cumsum``; a cell is "yes", "n/a: <why>", or "no: <the error's first
@@ -120,9 +120,7 @@ def build_forms() -> list:
 def custom_op_forms() -> list:
     cumsum_op = define_numpy_op("cumsum", lambda: cumsum_op)  # form 2: the op is the whole thing
 
-    from npext._compile import CompilableFunction
-
-    class CompilableCumsum(CompilableFunction):  # form 3: allow_in_graph, through npext's base class
+    class CompilableCumsum(torch.autograd.Function):  # form 3 by hand: registered with allow_in_graph below
         @staticmethod
         def forward(x):
             return cumsum_kernel(x)
@@ -143,7 +141,8 @@ def custom_op_forms() -> list:
         def vmap(info, in_dims, x):
             return CompilableCumsum.apply(x.movedim(in_dims[0], 0)), 0
 
-    cumsum_kernel = define_numpy_op("cumsum_kernel", lambda: CompilableCumsum.apply)  # as npext's _kernels
+    cumsum_kernel = define_numpy_op("cumsum_kernel", lambda: CompilableCumsum.apply)
+    torch.compiler.allow_in_graph(CompilableCumsum)
     return [
         Form(CUSTOM_OP, apply=cumsum_op, ops=[cumsum_op]),
         Form(NPEXT, apply=CompilableCumsum.apply, ops=[cumsum_kernel]),
