@@ -454,9 +454,9 @@ def small_call_layers(shape, k: int, dtype: torch.dtype) -> dict[str, Callable]:
             _kernels._compute(xn, gn, "valid"),
         ),
         "the same from tensors to tensors (the bridge), with the bias": lambda: (
-            _kernels._correlate_valid(xd, wd) + bd.reshape(()),
-            _kernels._convolve_full(g, wd),
-            _kernels._correlate_valid(xd, g),
+            _kernels.correlate_valid(xd, wd) + bd.reshape(()),
+            _kernels.convolve_full(g, wd),
+            _kernels.correlate_valid(xd, g),
             g.sum(),
         ),
         "a Python autograd.Function that computes nothing": lambda: torch.autograd.grad(

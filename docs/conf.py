@@ -99,7 +99,7 @@ html_show_sourcelink = False
 
 # ---------------------------------------------------------------- the public names' entries and docstrings
 
-PUBLIC_MODULES = ("npext", "npext.testing")
+PUBLIC_MODULES = ("npext", "npext.ops", "npext.testing")
 logger = logging.getLogger("npext.docs")
 _PUBLIC: set[str] = set()  # the public names, fully qualified
 _COMMENTS: dict = {}  # _attribute_comments()

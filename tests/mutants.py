@@ -594,14 +594,14 @@ COMPILE_CATALOGUE = []
 if COMPILE_SKIP_REASON is None:
     from torch.autograd import Function
 
-    from npext._kernels import correlate_valid as _correlate_valid_op
+    from npext._kernels import correlate_valid
     from npext.conv import _ConvolveFull
 
     def _mutant_op(name, fake):
         """npext_mutants::<name>: npext's valid correlation with another fake kernel."""
 
         def kernel(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-            return _correlate_valid_op(x, k)
+            return correlate_valid.op(x, k)
 
         op = torch.library.custom_op(
             f"npext_mutants::{name}", kernel, mutates_args=(), schema="(Tensor x, Tensor k) -> Tensor"
@@ -691,7 +691,7 @@ if COMPILE_SKIP_REASON is None:
             return out
 
     def _is_compiling_never_seen_in_a_traced_forward() -> str | None:
-        """Whether this torch runs a CompilableFunction's forward with is_compiling() True under compile.
+        """Whether this torch runs a KernelFunction's forward with is_compiling() True under compile.
 
         torch 2.13 and 2.15 do (AOTAutograd traces the forward with it set);
         torch 2.10 does not (measured: False on every call), so there a branch
@@ -700,7 +700,7 @@ if COMPILE_SKIP_REASON is None:
         """
         seen = []
 
-        class Probe(npext._compile.CompilableFunction):
+        class Probe(npext.ops.KernelFunction):
             @staticmethod
             def forward(x):
                 seen.append(torch.compiler.is_compiling())

@@ -270,7 +270,7 @@ def test_opcheck_pinned_corners(name, args):
 @given(data=st.data())
 def test_op_vmap_rule_equals_loop(name, data):
     """The op's own vmap rule (one SciPy call per batch) equals calling the op per entry."""
-    op = getattr(_kernels, name)
+    op = getattr(_kernels, name).op
     args = data.draw(op_samples(name), label="args")
     batched = data.draw(
         st.lists(st.booleans(), min_size=len(args), max_size=len(args)).filter(
@@ -287,8 +287,8 @@ def test_op_vmap_rule_equals_loop(name, data):
     assert_close(actual, expected, rtol=0, atol=0)
 
 
-def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defined():
-    """CompilableFunction.__init_subclass__, on a class defined here (npext's own were defined at import).
+def test_a_kernel_function_subclass_is_signed_and_allowed_in_graph_when_defined():
+    """KernelFunction.__init_subclass__, on a class defined here (npext's own were defined at import).
 
     Its forward gets its signature computed once, an existing one is kept, a
     subclass without a forward is fine, and Dynamo writes the class into the
@@ -298,9 +298,9 @@ def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defi
 
     importlib.import_module("torch._dynamo")  # loaded, as torch.compile loads it: a class is registered at once
 
-    from npext._compile import CompilableFunction
+    from npext.ops import KernelFunction
 
-    class Intermediate(CompilableFunction):  # no forward of its own
+    class Intermediate(KernelFunction):  # no forward of its own
         pass
 
     def scale_forward(x, scale=2.0):
@@ -328,12 +328,12 @@ def test_a_compilable_function_subclass_is_signed_and_allowed_in_graph_when_defi
 
     presigned.__signature__ = inspect.Signature([inspect.Parameter("y", inspect.Parameter.POSITIONAL_ONLY)])
 
-    class Kept(CompilableFunction):
+    class Kept(KernelFunction):
         forward = staticmethod(presigned)
 
     assert str(Kept.__dict__["forward"].__func__.__signature__) == "(y, /)"
 
-    class Plain(CompilableFunction):  # a forward without @staticmethod: apply still calls cls.forward(...)
+    class Plain(KernelFunction):  # a forward without @staticmethod: apply still calls cls.forward(...)
         def forward(x, k):
             return x * k
 
@@ -352,7 +352,7 @@ def test_call_after_import_runs_once_right_after_the_module_has_run(tmp_path, mo
     way; this pins the hook itself on modules of its own. It must sit ahead
     of the finder that would find the module (here the only one, PathFinder).
     """
-    from npext._compile import call_after_import
+    from npext.ops import _call_after_import as call_after_import
 
     (tmp_path / "late_module.py").write_text("VALUE = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -379,19 +379,19 @@ def test_a_function_defined_before_dynamo_loads_waits_and_is_then_allowed_in_gra
     ``torch.compiler.allow_in_graph`` is replaced by a recorder: that Dynamo
     honours the registration is what every compile test here shows.
     """
-    from npext import _compile
+    from npext import ops
 
     allowed = []
     monkeypatch.setattr(torch.compiler, "allow_in_graph", allowed.append)
-    monkeypatch.setattr(_compile, "_waiting", [])
+    monkeypatch.setattr(ops, "_waiting", [])
     early, late = type("Early", (), {}), type("Late", (), {})
     with monkeypatch.context() as before_dynamo:
         before_dynamo.delitem(sys.modules, "torch._dynamo", raising=False)
-        _compile.allow_in_graph_once_dynamo_loads(early)
-    assert allowed == [] and _compile._waiting == [early]
-    _compile._allow_waiting_in_graph()  # what the hook calls once torch._dynamo has run
+        ops._allow_in_graph_once_dynamo_loads(early)
+    assert allowed == [] and ops._waiting == [early]
+    ops._allow_waiting_in_graph()  # what the hook calls once torch._dynamo has run
     assert allowed == [early]
     importlib.import_module("torch._dynamo")  # loaded: a class is registered at once
 
-    _compile.allow_in_graph_once_dynamo_loads(late)
-    assert allowed == [early, late] and _compile._waiting == [early]
+    ops._allow_in_graph_once_dynamo_loads(late)
+    assert allowed == [early, late] and ops._waiting == [early]

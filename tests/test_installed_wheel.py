@@ -1,12 +1,15 @@
 """npext.testing as a user meets it: the built wheel, installed in a fresh environment.
 
 The test builds npext's wheel, installs it into a new virtual environment,
-writes the README's "Check your own Function" example (read from the README
-between its markers, so the two cannot drift apart) as a user's test file,
-adds a wrong backward beside it, and runs pytest there in a subprocess. The
-correct Function must pass every property that applies (the others skipped,
-with the flag named), and the wrong backward must fail with Hypothesis'
-minimal example and a message that names the gradient.
+writes the README's "Check your own Function" example and its "Write your
+own" Function (each read from the README between its markers, so they cannot
+drift apart) as a user's test files, adds a wrong backward beside them, and
+runs pytest there in a subprocess. The correct Functions must pass every
+property that applies (the others skipped, with the flag named): the
+"Write your own" one, built with npext.ops and declaring every flag, the
+compile properties included where this torch compiles it. The wrong backward
+must fail with Hypothesis' minimal example and a message that names the
+gradient.
 
 The fresh environment sees torch, NumPy, SciPy, Hypothesis and pytest through
 a .pth file listing this environment's site-packages: a path line in a .pth
@@ -33,10 +36,12 @@ from pathlib import Path
 import pytest
 
 from npext._bridge import PRELOADS_DYNAMO
+from npext.ops import COMPILE_SUPPORTED
 from npext.testing import PROPERTIES
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- check-your-own:start -->", "<!-- check-your-own:end -->"
+WRITE_YOUR_OWN = "<!-- write-your-own:start -->", "<!-- write-your-own:end -->"
 
 WRONG_BACKWARD = '''\
 """A wrong version of the README's Function: the adjoint's reversal forgotten."""
@@ -84,11 +89,11 @@ sys.exit(pytest.main(sys.argv[1:]))
 """
 
 
-def readme_example() -> str:
-    """The Python block between the README's "Check your own Function" markers."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert START in text and END in text, f"README.md lacks the markers {START} / {END}"
-    block = text.split(START, 1)[1].split(END, 1)[0]
+def readme_example(start: str = START, end: str = END, page: str = "README.md") -> str:
+    """The Python block between the "Check your own Function" markers of the README (or others, of a page)."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert start in text and end in text, f"{page} lacks the markers {start} / {end}"
+    block = text.split(start, 1)[1].split(end, 1)[0]
     match = re.search(r"```python\n(.*?)```", block, re.S)
     assert match, "no ```python block between the README's markers"
     return match.group(1)
@@ -184,6 +189,7 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
     user = tmp_path / "user"
     user.mkdir()
     (user / "test_numpy_cumsum.py").write_text(readme_example())
+    (user / "test_owens_t.py").write_text(readme_example(*WRITE_YOUR_OWN, page="docs/writing-a-backward.md"))
     (user / "test_wrong_backward.py").write_text(WRONG_BACKWARD)
     (user / "conftest.py").write_text(CONFTEST)
     (user / "pytest.ini").write_text("[pytest]\n")
@@ -200,13 +206,14 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
             "-rs",
             "--junitxml=results.xml",
             "test_numpy_cumsum.py",
+            "test_owens_t.py",
             "test_wrong_backward.py::test_cumsum_forgets_to_reverse[gradients_match_oracle]",
         ],
         cwd=user,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=420,
     )
     output = run.stdout + run.stderr
     print(output)  # shown with -s, and on failure
@@ -232,6 +239,22 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
                 message
             )
     assert sum(case.find("skipped") is None for case in correct.values()) == 12, output
+
+    # the README's own-form Function: every flag on, so only the properties of the opposite
+    # flags, of in-place writes and of defaults skip, and compile's where this torch cannot
+    owens_t = {name: case for name, case in results.items() if name.startswith("test_owens_t[")}
+    assert len(owens_t) == len(PROPERTIES), sorted(results)
+    allowed_skips = r"declares (supports_(gradgrad|forward_ad)=True|modifies=\(\))|has no parameter with a default"
+    if not COMPILE_SUPPORTED:
+        allowed_skips += "|declares supports_compile=False"
+    for name, case in owens_t.items():
+        assert case.find("failure") is None and case.find("error") is None, f"{name} failed:\n{output}"
+        skipped = case.find("skipped")
+        if skipped is not None:
+            assert re.search(allowed_skips, skipped.get("message", "")), skipped.get("message")
+    ran = {name for name, case in owens_t.items() if case.find("skipped") is None}
+    assert len(ran) == (19 if COMPILE_SUPPORTED else 16), sorted(ran)
+    assert ("test_owens_t[compiled_matches_eager]" in ran) is COMPILE_SUPPORTED
 
     wrong = results["test_cumsum_forgets_to_reverse[gradients_match_oracle]"]
     assert wrong.find("failure") is not None, output

@@ -25,6 +25,8 @@ from npext import _kernels
 from npext._kernels import _weights
 from tests.registry import CONV
 
+CUSTOM_OPS_SKIP = "torch < 2.5: a kernel is its NumPy function, without an op"
+
 DTYPES = [torch.float32, torch.float64]
 
 
@@ -305,92 +307,25 @@ def test_the_loops_are_exact_on_grid_values_batched_or_alone(image, kernel_shape
             assert torch.equal(batched[i, j], alone)
 
 
-# ------------------------------------------------------------ the plain-eager shortcuts
+# ------------------------------------------------------------ the plain-eager shortcut
 
 
+@pytest.mark.skipif(_kernels.correlate_valid.op is None, reason=CUSTOM_OPS_SKIP)
 def test_the_eager_shortcut_and_the_op_give_the_same_bits():
+    """Each kernel called in plain eager (the NumPy function itself) equals its custom op, bit for bit.
+
+    The generic rules of the shortcut are tests/test_ops.py's.
+    """
     generator = torch.Generator().manual_seed(2)
     x, k = torch.rand(12, 10, generator=generator) - 0.5, torch.rand(3, 4, generator=generator) - 0.5
     spectrum = _kernels.rfft2(x)
-    for eager, op, args in [
-        (_kernels.eager.correlate_valid, _kernels.correlate_valid, (x, k)),
-        (_kernels.eager.convolve_full, _kernels.convolve_full, (x, k)),
-        (_kernels.eager.rfft2, _kernels.rfft2, (x,)),
-        (_kernels.eager.rfft2_adjoint, _kernels.rfft2_adjoint, (spectrum, 10)),
+    for kernel, args in [
+        (_kernels.correlate_valid, (x, k)),
+        (_kernels.convolve_full, (x, k)),
+        (_kernels.rfft2, (x,)),
+        (_kernels.rfft2_adjoint, (spectrum, 10)),
     ]:
-        assert torch.equal(eager(*args), op(*args))
-
-
-class _Subclass(torch.Tensor):
-    pass
-
-
-class _Recording(torch.utils._python_dispatch.TorchDispatchMode):
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        return func(*args, **(kwargs or {}))
-
-
-def test_plain_eager_means_plain_tensors_and_nothing_watching(monkeypatch):
-    x = torch.ones(3, 3)
-    assert _kernels._plain_eager((x, x))
-    assert _kernels._plain_eager((x, 4))  # an int argument (rfft2_adjoint's width) is no tensor
-    assert not _kernels._plain_eager((x, x.to("meta")))  # the fake kernel's business
-    assert not _kernels._plain_eager((x.as_subclass(_Subclass), x))
-    assert torch.func.vmap(lambda t: torch.tensor(_kernels._plain_eager((t, x))))(x).tolist() == [False] * 3
-    with _Recording():
-        inside_mode = _kernels._plain_eager((x, x))
-    assert not inside_mode
-    monkeypatch.setattr(_kernels, "is_compiling", lambda: True)
-    assert not _kernels._plain_eager((x, x))
-
-
-@pytest.mark.skipif(not _kernels.HAS_CUSTOM_OPS, reason="torch < 2.4: the kernels are the bodies themselves")
-def test_eager_or_op_calls_the_body_in_plain_eager_and_the_op_otherwise():
-    def op(*args):
-        return "op"
-
-    def _correlate_valid(*args):
-        return "body"
-
-    call = _kernels._eager_or_op(op, _correlate_valid)
-    assert call.__name__ == call.__qualname__ == "correlate_valid"
-    x = torch.ones(3, 3)
-    assert call(x, x) == "body"
-    assert call(x, x.to("meta")) == "op"
-
-
-def test_a_building_block_is_recorded_only_where_something_may_differentiate_it(monkeypatch):
-    """``_recorded``: grad mode, a torch.func transform, a forward-AD level or compiling; else not."""
-    from npext import conv
-
-    with torch.no_grad():
-        assert not conv._recorded()
-        with torch.enable_grad():
-            assert conv._recorded()
-        with torch.autograd.forward_ad.dual_level():
-            assert conv._recorded()
-        x = torch.ones(2)
-        assert torch.func.vmap(lambda t: torch.tensor(conv._recorded()))(x).tolist() == [True, True]
-        monkeypatch.setattr(_kernels, "is_compiling", lambda: True)
-        assert conv._recorded()
-
-
-def test_an_unrecorded_building_block_calls_only_forward():
-    from npext import conv
-
-    class Block:
-        @staticmethod
-        def apply(a, b):
-            return ("apply", a, b)
-
-        @staticmethod
-        def forward(a, b):
-            return ("forward", a, b)
-
-    with torch.no_grad():
-        assert conv._block(Block, 1, 2) == ("forward", 1, 2)
-    with torch.enable_grad():
-        assert conv._block(Block, 1, 2) == ("apply", 1, 2)
+        assert torch.equal(kernel(*args), kernel.op(*args))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -408,47 +343,6 @@ def test_the_fft_path_is_scipy_fftconvolve_bit_for_bit(image, kernel_shape, mode
     got = _kernels._fft_convolve(x, k, mode)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert np.array_equal(got, want)
-
-
-def test_never_compiling_is_false():
-    """torch 2.0-2.2's stand-in for torch.compiler.is_compiling: they cannot compile npext's ops."""
-    assert _kernels._never_compiling() is False
-
-
-@pytest.mark.skipif(not _kernels.HAS_CUSTOM_OPS, reason="torch < 2.4: the kernels are the bodies themselves")
-def test_define_and_register_autograd_make_a_complete_op():
-    """What import does for the four kernels, done once more on a fresh name, then checked.
-
-    The registrations run at import, before a test can look: this defines an
-    op from correlate_valid's parts and checks its values, fake kernel, vmap
-    rule and gradient (opcheck: schema, fake, autograd registration, AOT).
-    """
-    import uuid
-
-    from npext import conv
-
-    name = f"correlate_valid_{uuid.uuid4().hex[:12]}"  # a process may define it more than once
-    schema, body, fake, core_dims = _kernels._KERNELS["correlate_valid"]
-    calls = []
-
-    def counted(x, k):
-        calls.append(tuple(x.shape))
-        return body(x, k)
-
-    op = _kernels._define(name, schema, counted, fake, core_dims)
-    _kernels.register_autograd(op, conv._CorrelateValid)
-    assert op is not _kernels._correlate_valid
-    generator = torch.Generator().manual_seed(4)
-    x, k = grid(generator, (6, 5)), grid(generator, (2, 3))
-    assert torch.equal(op(x, k), _kernels._correlate_valid(x, k))
-    batch = torch.stack([x, -x, 2 * x])
-    calls.clear()
-    assert torch.equal(torch.func.vmap(op, in_dims=(0, None))(batch, k), _kernels._correlate_valid(batch, k))
-    assert calls == [(3, 6, 5)]  # the vmap rule: one call for the whole batch
-    x.requires_grad_()
-    (grad,) = torch.autograd.grad(op(x, k), x, torch.ones(5, 3, dtype=x.dtype))
-    assert torch.equal(grad, _kernels._convolve_full(torch.ones(5, 3, dtype=x.dtype), k))
-    torch.library.opcheck(op, (x, k.requires_grad_()))
 
 
 # Which operand the loops run over is a matter of speed (one pass of Python per

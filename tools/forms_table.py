@@ -3,8 +3,8 @@
     python tools/forms_table.py [--page docs/writing-a-backward.md] [--no-inductor]
 
 (with npext importable: `pip install -e .`, or PYTHONPATH=src). One example op,
-NumPy's cumsum along the last dim, written three ways, each as its form is meant
-to be written:
+NumPy's cumsum along the last dim, written in three forms, each as it is meant
+to be written, the third twice:
 
 1. a plain ``torch.autograd.Function`` calling NumPy in forward, in the
    torch.func style: setup_context, a backward that calls the Function itself
@@ -12,9 +12,11 @@ to be written:
 2. a plain ``torch.library.custom_op`` with register_fake, register_autograd
    (whose formula calls the op) and register_vmap;
 3. npext's combination: a custom op holding the NumPy call (fake kernel, vmap
-   rule, and the Function's backward as its autograd formula) and an
-   ``npext._compile.CompilableFunction`` whose forward calls only that op and
-   whose backward, jvp and vmap call only the Function itself.
+   rule, and the Function's backward as its autograd formula) and a Function
+   registered with ``torch.compiler.allow_in_graph`` whose forward calls only
+   that op and whose backward, jvp and vmap call only the Function itself:
+   once by hand with torch.library, once with ``npext.ops`` (``ops.kernel`` and
+   ``ops.KernelFunction``), as the README's "Write your own" does.
 
 Each capability is a small check that runs the form and compares with
 ``torch.cumsum``; a cell is "yes", "n/a: <why>", or "no: <the error's first
@@ -88,6 +90,7 @@ class Form:
     apply: object = None  # the op as users call it: Tensor -> Tensor
     ops: list = field(default_factory=list)  # what torch.library.opcheck can test
     missing: str = ""  # why this torch cannot build the form
+    not_an_op: str = "not an op"  # why opcheck has nothing to test, where ops is empty
 
 
 def define_numpy_op(name: str, differentiable_apply):
@@ -103,26 +106,27 @@ def define_numpy_op(name: str, differentiable_apply):
     return op
 
 
-FUNCTION, CUSTOM_OP, NPEXT = "`autograd.Function`", "`custom_op`", "npext: Function over custom ops"
+FUNCTION, CUSTOM_OP = "`autograd.Function`", "`custom_op`"
+NPEXT, NPEXT_OPS = "Function over custom ops, by hand", "the same with `npext.ops`"
 
 
 def build_forms() -> list:
     function = Form(FUNCTION, apply=NumpyCumsumFunction.apply)
     if not HAS_CUSTOM_OPS:
-        return [function, Form(CUSTOM_OP, missing=NO_CUSTOM_OPS), Form(NPEXT, missing=NO_CUSTOM_OPS)]
-    try:
-        return [function, *custom_op_forms()]
-    except Exception as error:  # e.g. a torch with custom_op but without register_vmap (added in 2.5)
-        reason = short(error)
-        return [function, Form(CUSTOM_OP, missing=reason), Form(NPEXT, missing=reason)]
+        by_hand = [Form(CUSTOM_OP, missing=NO_CUSTOM_OPS), Form(NPEXT, missing=NO_CUSTOM_OPS)]
+    else:
+        try:
+            by_hand = custom_op_forms()
+        except Exception as error:  # e.g. a torch with custom_op but without register_vmap (added in 2.5)
+            reason = short(error)
+            by_hand = [Form(CUSTOM_OP, missing=reason), Form(NPEXT, missing=reason)]
+    return [function, *by_hand, npext_ops_form()]
 
 
 def custom_op_forms() -> list:
     cumsum_op = define_numpy_op("cumsum", lambda: cumsum_op)  # form 2: the op is the whole thing
 
-    from npext._compile import CompilableFunction
-
-    class CompilableCumsum(CompilableFunction):  # form 3: allow_in_graph, through npext's base class
+    class CompilableCumsum(torch.autograd.Function):  # form 3 by hand: registered with allow_in_graph below
         @staticmethod
         def forward(x):
             return cumsum_kernel(x)
@@ -143,11 +147,39 @@ def custom_op_forms() -> list:
         def vmap(info, in_dims, x):
             return CompilableCumsum.apply(x.movedim(in_dims[0], 0)), 0
 
-    cumsum_kernel = define_numpy_op("cumsum_kernel", lambda: CompilableCumsum.apply)  # as npext's _kernels
+    cumsum_kernel = define_numpy_op("cumsum_kernel", lambda: CompilableCumsum.apply)
+    torch.compiler.allow_in_graph(CompilableCumsum)
     return [
         Form(CUSTOM_OP, apply=cumsum_op, ops=[cumsum_op]),
         Form(NPEXT, apply=CompilableCumsum.apply, ops=[cumsum_kernel]),
     ]
+
+
+def npext_ops_form() -> Form:
+    """Form 3 with npext's public API, as the README's "Write your own" writes it (any torch: eager-only before 2.5)."""
+    from npext import ops
+
+    @ops.kernel("npext_forms::cumsum_ops", fake=lambda x: x.new_empty(x.shape), core_dims=(1,))
+    def cumsum(x: np.ndarray) -> np.ndarray:
+        return np.cumsum(x, axis=-1)
+
+    class OpsCumsum(ops.KernelFunction):
+        kernel = cumsum  # the forward, the vmap rule (one dim per example), and the op's autograd formula
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            pass
+
+        @staticmethod
+        def backward(ctx, grad):
+            return reversed_cumsum(OpsCumsum.apply, grad)
+
+        @staticmethod
+        def jvp(ctx, tangent):
+            return OpsCumsum.apply(tangent)
+
+    no_op = f"a plain function: {ops.COMPILE_SKIP_REASON}"
+    return Form(NPEXT_OPS, apply=OpsCumsum.apply, ops=[] if cumsum.op is None else [cumsum.op], not_an_op=no_op)
 
 
 # ------------------------------------------------------------ the checks
@@ -245,7 +277,7 @@ def compiled_double_backward(form):
 
 def opcheck(form):
     if not form.ops:
-        raise NotApplicable("not an op")
+        raise NotApplicable(form.not_an_op)
     if not hasattr(torch.library, "opcheck"):
         raise AssertionError("torch.library.opcheck needs torch >= 2.4")
     for op in form.ops:

@@ -1,5 +1,6 @@
-"""npext: NumPy/SciPy-backed custom autograd Functions with correct backward passes."""
+"""npext: NumPy/SciPy-backed custom autograd Functions with correct backward passes (write yours: npext.ops)."""
 
+from . import ops
 from .conv import ScipyConv2d, ScipyConv2dFunction
 from .fft import BadFFTFunction, RFFT2AbsFunction, incorrect_fft, rfft2_abs
 
@@ -13,5 +14,6 @@ __all__ = [
     "ScipyConv2dFunction",
     "__version__",
     "incorrect_fft",
+    "ops",
     "rfft2_abs",
 ]

@@ -119,27 +119,3 @@ def from_numpy(array: np.ndarray, like: torch.Tensor, dtype: torch.dtype) -> tor
     if tensor.dtype != dtype or like.device.type != "cpu":  # else .to would return it as it is
         tensor = tensor.to(device=like.device, dtype=dtype)
     return tensor
-
-
-def batched_call(apply, in_dims, args, core_dims):
-    """A vmap rule for a map that batches natively over leading dimensions.
-
-    ``core_dims[i]`` is how many trailing dims argument i keeps per example
-    (None for a non-tensor argument). Each batched argument gets its vmapped
-    dim moved to the front and, after it, size-1 dims so that every argument
-    has as many leading dims as the one with most: the example dims then line
-    up under NumPy's broadcasting, and unbatched arguments broadcast against
-    the batch. ``apply`` runs once for the whole batch; the result is batched
-    at dim 0. Calling a differentiable ``apply`` (a Function, or an op with
-    an autograd formula) keeps every transform below this vmap level working.
-    """
-    arguments = list(zip(args, in_dims, core_dims, strict=True))
-    # the most leading dims any tensor's example has (its dims less the vmapped one and the core)
-    most = max(a.dim() - (d is not None) - n for a, d, n in arguments if n is not None)
-    aligned = []
-    for a, d, n in arguments:
-        if d is not None:
-            a = a.movedim(d, 0)
-            a = a.reshape((a.shape[0],) + (1,) * (most - (a.dim() - 1 - n)) + tuple(a.shape[1:]))
-        aligned.append(a)
-    return apply(*aligned), 0

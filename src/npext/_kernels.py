@@ -1,25 +1,17 @@
 """Every NumPy/SciPy computation in npext, once: the linear kernels.
 
-Four linear maps make up both Functions and all their derivatives. Each
-takes tensors with any leading batch dimensions (broadcast like NumPy's)
-over the last two, and computes the whole batch in as few SciPy calls as it
-can:
+Four linear maps make up both Functions and all their derivatives, each an
+``npext.ops`` kernel (the custom op ``npext::<name>``). Each takes tensors
+with leading batch dimensions (broadcast like NumPy's) over the last two,
+and computes the whole batch in as few SciPy calls as it can:
 
 * ``correlate_valid(x, k)``   (..., H, W), (..., kh, kw) -> (..., H-kh+1, W-kw+1)
 * ``convolve_full(g, k)``     (..., h, w), (..., kh, kw) -> (..., h+kh-1, w+kw-1)
 * ``rfft2(x)``                (..., H, W) -> (..., H, W//2+1, 2): real and imaginary parts
 * ``rfft2_adjoint(G, width)`` (..., H, W//2+1, 2) -> (..., H, width): the adjoint of rfft2
 
-Each computes in float64 for float64 and in float32 for narrower floats, and
-returns torch's promotion of its arguments' dtypes, rounded once (``_bridge``):
-the Functions call them on their arguments as they are.
-
-On torch >= 2.4 each is a ``torch.library.custom_op`` in the ``npext``
-namespace, with a fake kernel (shapes, dtype, device and strides without
-data: what torch.compile, export and FakeTensorMode trace with), a vmap rule
-and an autograd formula, so ``torch.compile`` treats it as one opaque node
-and never tries to trace SciPy. On older torch they are plain functions: the
-Functions built on them run eagerly exactly the same.
+Each computes in float64 for float64 and in float32 for narrower floats,
+and returns torch's promotion of its arguments' dtypes, rounded once.
 
 Correlation and convolution choose their method by size, as
 ``scipy.signal.choose_conv_method`` does, but with a fixed, documented rule
@@ -41,18 +33,8 @@ import scipy.fft
 import torch
 from scipy.signal import convolve2d, correlate2d
 
-from ._bridge import batched_call, from_numpy, result_dtype, to_numpy
-
-HAS_CUSTOM_OPS = hasattr(torch.library, "custom_op")  # torch >= 2.4
-
-
-def _never_compiling() -> bool:
-    return False
-
-
-#: ``torch.compiler.is_compiling`` itself (Dynamo folds it to True); torch 2.0-2.2
-#: lack it, and npext's compile path too, so there it is always False.
-is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", _never_compiling)
+from ._bridge import result_dtype
+from .ops import kernel
 
 # ------------------------------------------------------------ choosing the method
 #
@@ -260,16 +242,34 @@ def _compute(x, k, mode: str) -> np.ndarray:
     return _loop_valid(x, k) if valid else _loop_full(x, k)
 
 
-def _correlate_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    dtype = result_dtype(x, k)
-    out = _compute(to_numpy(x, dtype), to_numpy(k, dtype), "valid")
-    return from_numpy(out, x, dtype)
+# ------------------------------------------------------------ the kernels (npext.ops)
 
 
-def _convolve_full(g: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    dtype = result_dtype(g, k)
-    out = _compute(to_numpy(g, dtype), to_numpy(k, dtype), "full")
-    return from_numpy(out, g, dtype)
+def _broadcast_batch(a: torch.Tensor, b: torch.Tensor) -> tuple:
+    """The broadcast batch dims of a and b (torch.broadcast_shapes costs 5 us: only for two batches)."""
+    if a.dim() > 2 < b.dim():
+        return tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    return tuple(a.shape[:-2] or b.shape[:-2])
+
+
+def _correlate_valid_fake(x, k):
+    out = (x.shape[-2] - k.shape[-2] + 1, x.shape[-1] - k.shape[-1] + 1)
+    return x.new_empty(_broadcast_batch(x, k) + out, dtype=result_dtype(x, k))
+
+
+def _convolve_full_fake(g, k):
+    out = (g.shape[-2] + k.shape[-2] - 1, g.shape[-1] + k.shape[-1] - 1)
+    return g.new_empty(_broadcast_batch(g, k) + out, dtype=result_dtype(g, k))
+
+
+@kernel("npext::correlate_valid", fake=_correlate_valid_fake, core_dims=(2, 2))
+def correlate_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return _compute(x, k, "valid")
+
+
+@kernel("npext::convolve_full", fake=_convolve_full_fake, core_dims=(2, 2))
+def convolve_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return _compute(g, k, "full")
 
 
 def interior_columns(width: int) -> slice:
@@ -277,138 +277,20 @@ def interior_columns(width: int) -> slice:
     return slice(1, (width + 1) // 2)
 
 
-def _rfft2(x: torch.Tensor) -> torch.Tensor:
+@kernel("npext::rfft2", fake=lambda x: x.new_empty((*x.shape[:-1], x.shape[-1] // 2 + 1, 2)), core_dims=(2,))
+def rfft2(x: np.ndarray) -> np.ndarray:
     # scipy.fft computes float32 in float32 (numpy.fft before 2.0 used float64)
-    spectrum = scipy.fft.rfft2(to_numpy(x, x.dtype))  # over the last two axes
-    return from_numpy(np.stack([spectrum.real, spectrum.imag], axis=-1), x, x.dtype)
-
-
-def _rfft2_adjoint(grad_spectrum: torch.Tensor, width: int) -> torch.Tensor:
-    """The adjoint of rfft2 (see fft.py): irfft2 of the half spectrum, interior columns halved."""
-    dtype = grad_spectrum.dtype
-    parts = to_numpy(grad_spectrum, dtype)
-    spectrum = parts[..., 0] + 1j * parts[..., 1]  # a new array: safe to scale in place
-    spectrum[..., interior_columns(width)] *= 0.5
-    height = spectrum.shape[-2]
-    out = scipy.fft.irfft2(spectrum, s=(height, width), norm="forward")
-    return from_numpy(out, grad_spectrum, dtype)
-
-
-# ------------------------------------------------------------ shapes, for fake kernels
-
-
-def _broadcast_batch(a: torch.Tensor, b: torch.Tensor) -> tuple:
-    return tuple(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-
-
-def _empty(like: torch.Tensor, shape, dtype) -> torch.Tensor:
-    # the real kernels return new contiguous tensors on like's device
-    return like.new_empty(shape, dtype=dtype)
-
-
-def _correlate_valid_fake(x, k):
-    out = (x.shape[-2] - k.shape[-2] + 1, x.shape[-1] - k.shape[-1] + 1)
-    return _empty(x, _broadcast_batch(x, k) + out, result_dtype(x, k))
-
-
-def _convolve_full_fake(g, k):
-    out = (g.shape[-2] + k.shape[-2] - 1, g.shape[-1] + k.shape[-1] - 1)
-    return _empty(g, _broadcast_batch(g, k) + out, result_dtype(g, k))
-
-
-def _rfft2_fake(x):
-    return x.new_empty((*x.shape[:-1], x.shape[-1] // 2 + 1, 2))  # x's dtype and device
+    spectrum = scipy.fft.rfft2(x)  # over the last two axes
+    return np.stack([spectrum.real, spectrum.imag], axis=-1)
 
 
 def _rfft2_adjoint_fake(grad_spectrum, width):
     return grad_spectrum.new_empty((*grad_spectrum.shape[:-2], width))
 
 
-# ------------------------------------------------------------ registration
-
-# (name, schema, NumPy body, fake kernel, dims each argument keeps after its batch dims)
-_KERNELS = {
-    "correlate_valid": ("(Tensor x, Tensor k) -> Tensor", _correlate_valid, _correlate_valid_fake, (2, 2)),
-    "convolve_full": ("(Tensor g, Tensor k) -> Tensor", _convolve_full, _convolve_full_fake, (2, 2)),
-    "rfft2": ("(Tensor x) -> Tensor", _rfft2, _rfft2_fake, (2,)),
-    "rfft2_adjoint": ("(Tensor grad_spectrum, SymInt width) -> Tensor", _rfft2_adjoint, _rfft2_adjoint_fake, (3, None)),
-}
-
-
-def _define(name, schema, body, fake, core_dims):
-    if not HAS_CUSTOM_OPS:
-        return body
-    # the schema is spelled out: annotations are strings in this module
-    op = torch.library.custom_op(f"npext::{name}", body, mutates_args=(), schema=schema)
-    op.register_fake(fake)
-
-    def vmap_rule(info, in_dims, *args):
-        # the kernel batches natively over leading dims: one call for the whole batch
-        return batched_call(op, in_dims, args, core_dims)
-
-    op.register_vmap(vmap_rule)
-    return op
-
-
-correlate_valid = _define("correlate_valid", *_KERNELS["correlate_valid"])
-convolve_full = _define("convolve_full", *_KERNELS["convolve_full"])
-rfft2 = _define("rfft2", *_KERNELS["rfft2"])
-rfft2_adjoint = _define("rfft2_adjoint", *_KERNELS["rfft2_adjoint"])
-
-
-def _plain_eager(args) -> bool:
-    """Whether nothing but the NumPy body would run if these arguments went through the op.
-
-    That is: nothing is being traced or compiled (Dynamo; AOTAutograd, export
-    and FakeTensorMode trace with tensor subclasses or a dispatch mode), no
-    torch.func transform holds wrapped tensors, no dispatch mode (proxy
-    tracing, FlopCounterMode, ...) watches the dispatcher, and every tensor is
-    a plain torch.Tensor with data (a meta tensor goes to the fake kernel).
-    ``is_compiling`` comes first: Dynamo folds it to True.
-    """
-    return (
-        not is_compiling()
-        and not torch._C._are_functorch_transforms_active()
-        and not torch._C._len_torch_dispatch_stack()
-        and all(type(a) is torch.Tensor and not a.is_meta for a in args if not isinstance(a, int))
-    )
-
-
-def _eager_or_op(op, body):
-    """``op``, but calling ``body`` directly where the op would only call it (``_plain_eager``).
-
-    The dispatcher's route to a Python custom op's kernel (autograd key, the
-    redispatch, Dynamo's disable wrapper) costs about 60 us a call, as much as
-    SciPy's whole correlation of a 32x32 image: the Functions call the
-    kernels through these, and everything else (tracing, transforms, modes,
-    meta tensors) still meets the op.
-    """
-    if not HAS_CUSTOM_OPS:
-        return body
-
-    def call(*args):
-        return body(*args) if _plain_eager(args) else op(*args)
-
-    call.__name__ = call.__qualname__ = body.__name__.lstrip("_")
-    return call
-
-
-class eager:
-    """The four kernels for the Functions' forwards: the NumPy body itself in plain eager calls, else the op."""
-
-    correlate_valid = staticmethod(_eager_or_op(correlate_valid, _correlate_valid))
-    convolve_full = staticmethod(_eager_or_op(convolve_full, _convolve_full))
-    rfft2 = staticmethod(_eager_or_op(rfft2, _rfft2))
-    rfft2_adjoint = staticmethod(_eager_or_op(rfft2_adjoint, _rfft2_adjoint))
-
-
-def register_autograd(op, function) -> None:
-    """Give ``op`` the backward of the Function built on it (one formula, two registrations).
-
-    The Functions (conv.py, fft.py) are what npext's public code calls: their
-    backward, jvp and vmap work under torch.func. A custom op's own autograd
-    does not run under torch.func transforms, but registering it makes each op
-    differentiable on its own (and lets torch.library.opcheck test it).
-    """
-    if HAS_CUSTOM_OPS:
-        op.register_autograd(function.backward, setup_context=function.setup_context)
+@kernel("npext::rfft2_adjoint", fake=_rfft2_adjoint_fake, core_dims=(3, None))
+def rfft2_adjoint(grad_spectrum: np.ndarray, width: int) -> np.ndarray:
+    """The adjoint of rfft2 (see fft.py): irfft2 of the half spectrum, interior columns halved."""
+    spectrum = grad_spectrum[..., 0] + 1j * grad_spectrum[..., 1]  # a new array: safe to scale in place
+    spectrum[..., interior_columns(width)] *= 0.5
+    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward")

@@ -11,8 +11,8 @@ adjoints, so the backward is itself differentiable, to any order:
   backward: dg = _CorrelateValid(dy, k), dk = _CorrelateValid(dy, g)
 
 Both take leading batch dimensions (broadcast like NumPy's), which is what
-lets every vmap rule here call SciPy once for a whole batch. Each Function's
-forward calls only a kernel of ``_kernels`` (a custom op on torch >= 2.4).
+lets every vmap rule here call SciPy once for a whole batch. Both are
+``npext.ops`` Functions over a kernel of ``_kernels``, as a user writes one.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import _kernels
-from ._bridge import batched_call, check_real_tensor, compute_dtype, result_dtype
-from ._compile import CompilableFunction, forward_ad_may_run, save_inputs
+from ._bridge import check_real_tensor, compute_dtype, result_dtype
+from ._kernels import convolve_full, correlate_valid
+from .ops import KernelFunction, batched_call, save_inputs
 
 # Two rules of torch's that keep these methods short, on every torch 2.x:
 #
@@ -44,28 +44,10 @@ def _bilinear_jvp(function, a, b, tangent_a, tangent_b):
     return (function.apply(tangent_a.to(compute), b) + function.apply(a, tangent_b.to(compute))).to(dtype)
 
 
-def _recorded() -> bool:
-    """Whether a block's result might be differentiated, so it must come from its Function's apply.
-
-    A backward runs with grad mode off unless ``create_graph``; with no
-    torch.func transform and no forward-AD level active too, ``apply`` would
-    only call ``forward``: its graph node, context and saved tensors would go
-    unused (about 25 us a call).
-    """
-    return torch.is_grad_enabled() or forward_ad_may_run() or _kernels.is_compiling()
-
-
-def _block(function, a, b):
-    """``function.apply(a, b)`` for a building block, or its forward where nothing records it (``_recorded``)."""
-    return function.apply(a, b) if _recorded() else function.forward(a, b)
-
-
-class _CorrelateValid(CompilableFunction):
+class _CorrelateValid(KernelFunction):
     """correlate2d(x, k, 'valid') over the last two dims; callers guarantee k fits inside x."""
 
-    @staticmethod
-    def forward(x, k):
-        return _kernels.eager.correlate_valid(x, k)
+    kernel = correlate_valid
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -76,26 +58,20 @@ class _CorrelateValid(CompilableFunction):
         x, k = ctx.saved_tensors
         grad_x = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_x = _block(_ConvolveFull, grad, k).sum_to_size(x.shape)
+            grad_x = _ConvolveFull.call(grad, k).sum_to_size(x.shape)
         if ctx.needs_input_grad[1]:
-            grad_k = _block(_CorrelateValid, x, grad).sum_to_size(k.shape)
+            grad_k = _CorrelateValid.call(x, grad).sum_to_size(k.shape)
         return grad_x, grad_k
 
     @staticmethod
     def jvp(ctx, tangent_x, tangent_k):
         return _bilinear_jvp(_CorrelateValid, *ctx.saved_tensors, tangent_x, tangent_k)
 
-    @classmethod
-    def vmap(cls, info, in_dims, x, k):
-        return batched_call(cls.apply, in_dims, (x, k), (2, 2))
 
-
-class _ConvolveFull(CompilableFunction):
+class _ConvolveFull(KernelFunction):
     """convolve2d(g, k, 'full') over the last two dims: the adjoint of correlating with k."""
 
-    @staticmethod
-    def forward(g, k):
-        return _kernels.eager.convolve_full(g, k)
+    kernel = convolve_full
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -106,22 +82,14 @@ class _ConvolveFull(CompilableFunction):
         g, k = ctx.saved_tensors
         grad_g = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_g = _block(_CorrelateValid, grad, k).sum_to_size(g.shape)
+            grad_g = _CorrelateValid.call(grad, k).sum_to_size(g.shape)
         if ctx.needs_input_grad[1]:
-            grad_k = _block(_CorrelateValid, grad, g).sum_to_size(k.shape)
+            grad_k = _CorrelateValid.call(grad, g).sum_to_size(k.shape)
         return grad_g, grad_k
 
     @staticmethod
     def jvp(ctx, tangent_g, tangent_k):
         return _bilinear_jvp(_ConvolveFull, *ctx.saved_tensors, tangent_g, tangent_k)
-
-    @classmethod
-    def vmap(cls, info, in_dims, g, k):
-        return batched_call(cls.apply, in_dims, (g, k), (2, 2))
-
-
-_kernels.register_autograd(_kernels.correlate_valid, _CorrelateValid)
-_kernels.register_autograd(_kernels.convolve_full, _ConvolveFull)
 
 
 def check_conv_args(input, filter, bias) -> None:
@@ -149,11 +117,11 @@ def _correlate_plus_bias(input, filter, bias):
     correlation there, and adding bias (never wider) keeps it there.
     """
     dtype = result_dtype(input, filter, bias)
-    out = _kernels.eager.correlate_valid(input.to(compute_dtype(dtype)), filter)
+    out = correlate_valid(input.to(compute_dtype(dtype)), filter)
     return (out + bias).to(dtype)
 
 
-class ScipyConv2dFunction(CompilableFunction):
+class ScipyConv2dFunction(KernelFunction):
     """``correlate2d(input, filter, 'valid') + bias`` with exact gradients.
 
     ``input`` is (H, W), ``filter`` (kh, kw) with kh <= H and kw <= W, and
@@ -180,9 +148,9 @@ class ScipyConv2dFunction(CompilableFunction):
         input, filter, bias = ctx.saved_tensors
         grad_input = grad_filter = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_input = _block(_ConvolveFull, grad_output, filter)
+            grad_input = _ConvolveFull.call(grad_output, filter)
         if ctx.needs_input_grad[1]:
-            grad_filter = _block(_CorrelateValid, input, grad_output)
+            grad_filter = _CorrelateValid.call(input, grad_output)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_output.sum().reshape(bias.shape)
         return grad_input, grad_filter, grad_bias

@@ -1,9 +1,10 @@
 """Properties of PyTorch 2's tracing path: torch.compile, FakeTensorMode, custom ops.
 
 Each is a ``check(entry, case)`` like the others, for entries that declare
-``supports_compile=True``. npext's own Functions support compile from torch
-2.4 (``torch.library.custom_op``); ``COMPILE_SKIP_REASON`` says why npext's
-tests of it are skipped on older torch.
+``supports_compile=True``. Functions written with ``npext.ops`` (npext's own
+too) support compile from torch 2.5; ``COMPILE_SKIP_REASON`` (npext.ops')
+says why they cannot here, and a declaration can read
+``supports_compile=npext.ops.COMPILE_SUPPORTED``.
 
 Compiling is slow (seconds per graph), so each Function is compiled once,
 with ``dynamic=True``, and the compiled callable is reused for every
@@ -14,12 +15,9 @@ is a recompile on a size change, and fails ``compiled_matches_eager``.
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import torch
 
-from npext._kernels import HAS_CUSTOM_OPS
+from npext.ops import COMPILE_SKIP_REASON  # noqa: F401 (the engine's name for it, which tests import)
 
 from ..calls import (
     call_entry,
@@ -32,25 +30,6 @@ from ..calls import (
 )
 from ..entry import case_kwargs
 from ..oracle import assert_results_agree, expect
-
-
-def _compile_skip_reason() -> str | None:
-    if not HAS_CUSTOM_OPS:
-        return f"torch {torch.__version__} has no torch.library.custom_op (torch >= 2.4): npext runs eagerly only"
-    if sys.version_info < (3, 13) and sys.platform != "win32":
-        # every torch with custom ops (2.4+) runs Dynamo here: no need to import it (2 s) to ask
-        return None
-    dynamo = importlib.import_module("torch._dynamo")
-    # torch 2.4 and 2.5 have custom ops but no Dynamo on Python 3.13 (torch.compile
-    # raises "Dynamo is not supported on Python 3.13+"; measured on torch 2.5.1)
-    if not getattr(dynamo, "is_dynamo_supported", lambda: True)():
-        python = ".".join(map(str, sys.version_info[:2]))
-        return f"torch {torch.__version__} has no torch.compile on Python {python}: npext runs eagerly only"
-    return None
-
-
-#: Why npext's compile tests cannot run here (None: they can).
-COMPILE_SKIP_REASON = _compile_skip_reason()
 
 #: The backend of the generic property: AOTAutograd (forward and backward
 #: traced with fake tensors, then run eagerly) without inductor's C++ compile.

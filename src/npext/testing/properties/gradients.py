@@ -20,7 +20,7 @@ from ..calls import (
     leaves,
     output_label,
 )
-from ..entry import Case, case_kwargs, positional_parameters
+from ..entry import Case, DeclarationError, case_kwargs, positional_parameters
 from ..oracle import check_gradient, check_output, expect
 
 # gradcheck compares finite differences of every input element; above this
@@ -299,6 +299,12 @@ def broadcasting_matches_oracle(entry, case):
     another one. (A 0-d broadcast shape leaves nothing to cut.)
     """
     kwargs = case_kwargs(case)
+    if len(differentiable_positions(case.args)) < 2:
+        raise DeclarationError(
+            f"{entry.name} declares supports_broadcasting=True, but its case has "
+            f"{len(differentiable_positions(case.args))} floating tensor argument(s): broadcasting needs two or more "
+            "to broadcast against each other"
+        )
     for i, label, args in _broadcast_variants(case.args):
         expected = expect(entry, Case(args, case.grad_output, kwargs))
         outputs, grads = entry_output_and_grads(entry, args, case.grad_output, kwargs)

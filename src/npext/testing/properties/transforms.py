@@ -45,6 +45,9 @@ def vmap_matches_loop(entry, case):
     In the case's own dtypes, mixed ones included, and bit for bit: a vmap
     rule must compute each entry exactly as the call does (the same rounding
     and the same result dtype), which a float64 copy of the case would hide.
+    The batch holds the case's tensor, -0.5 times it and it flipped: where
+    the negated entry leaves the Function's domain (a NaN), the rule must give
+    the loop's NaN there too.
     """
     count = len(grad_outputs_of(case.grad_output))
     f, args = entry_over_tensors(entry, case.args, case_kwargs(case), outputs=list(range(count)))
@@ -61,6 +64,7 @@ def vmap_matches_loop(entry, case):
                 e,
                 rtol=0,
                 atol=0,
+                equal_nan=True,
                 msg=lambda m: f"{entry.name}: vmap with in_dims={in_dims}, {what}, is not the loop\n{m}",
             )
     twice = tuple(torch.stack([_batch_of(a), _batch_of(-a)]) for a in args)
@@ -70,7 +74,12 @@ def vmap_matches_loop(entry, case):
         e = torch.stack([level[k] for level in levels])
         what = output_label(entry, k, count)
         assert_close(
-            a, e, rtol=0, atol=0, msg=lambda m: f"{entry.name}: nested vmap, {what}, is not the double loop\n{m}"
+            a,
+            e,
+            rtol=0,
+            atol=0,
+            equal_nan=True,
+            msg=lambda m: f"{entry.name}: nested vmap, {what}, is not the double loop\n{m}",
         )
 
 
@@ -91,7 +100,7 @@ def batched_vjp_matches_loop(entry, case):
     expected = _loop(lambda *gs: vjp(gs), batches, [0] * len(batches))
     for j, (a, e) in enumerate(zip(actual, expected, strict=True)):
         what = gradient_label(entry, case.args, j)
-        assert_close(a, e, msg=lambda m: f"{entry.name}: batched vjp, {what}\n{m}")
+        assert_close(a, e, equal_nan=True, msg=lambda m: f"{entry.name}: batched vjp, {what}\n{m}")
 
 
 def batched_jvp_matches_loop(entry, case):
@@ -105,7 +114,7 @@ def batched_jvp_matches_loop(entry, case):
     actual = torch.func.vmap(jvp)(*tangents)
     expected = _loop(jvp, tangents, [0] * len(args))
     for k, (a, e) in enumerate(zip(actual, expected, strict=True)):
-        assert_close(a, e, msg=lambda m: f"{entry.name}: batched jvp, tangent of output {k}\n{m}")
+        assert_close(a, e, equal_nan=True, msg=lambda m: f"{entry.name}: batched jvp, tangent of output {k}\n{m}")
 
 
 def _jacobian_tolerance(entry, expected, arg, args) -> dict:
