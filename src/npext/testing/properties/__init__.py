@@ -63,6 +63,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from npext import ops
+
 from ..calls import (
     argument_label,
     as_double,
@@ -154,7 +156,10 @@ class Property:
         if unmet:
             declared = ", ".join(f"{flag}={getattr(entry, flag)!r}" for flag, _ in unmet)
             needed = ", ".join(f"{flag}={_needed(flag, value)}" for flag, value in self.requires.items())
-            return f"{entry.name} declares {declared}; {self.name} applies to {needed}"
+            why = ""
+            if any(flag == "supports_compile" for flag, _ in unmet) and ops.COMPILE_SKIP_REASON:
+                why = f" (and here {ops.COMPILE_SKIP_REASON})"  # where this torch cannot compile at all, say so
+            return f"{entry.name} declares {declared}{why}; {self.name} applies to {needed}"
         return None if self.applies is None else self.applies(entry)
 
 
