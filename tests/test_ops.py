@@ -592,3 +592,18 @@ def test_the_compile_skip_reason(monkeypatch, has, python, platform, dynamo_supp
     monkeypatch.setitem(sys.modules, "torch._dynamo", dynamo)  # what importlib.import_module returns
     expected = None if reason is None else f"torch {torch.__version__} {reason}: npext runs eagerly only"
     assert ops._compile_skip_reason() == expected
+
+
+def test_a_kernel_of_integer_arrays_gets_them_as_they_are():
+    """No floating argument, no compute dtype: integer tensors reach NumPy unconverted (mutmut's survivor)."""
+
+    def fake(x):
+        return torch.empty_like(x)
+
+    @ops.kernel("npext_test::integer_cumsum", fake=fake, core_dims=(1,))
+    def integer_cumsum(x: np.ndarray) -> np.ndarray:
+        assert x.dtype == np.int64
+        return np.cumsum(x, axis=-1)
+
+    x = torch.arange(6).reshape(2, 3)
+    assert torch.equal(integer_cumsum(x), torch.cumsum(x, -1))
