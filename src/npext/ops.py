@@ -1,4 +1,4 @@
-"""Write a NumPy/SciPy-backed Function that works in eager, torch.func and torch.compile (README, "Write your own").
+"""Write a NumPy/SciPy-backed Function that works in eager, torch.func and torch.compile (docs: "Write your own").
 
 ``@kernel`` declares the NumPy call as a custom op (fake kernel, vmap rule, autograd formula); the
 Function around it subclasses ``KernelFunction``: it keeps torch.func's ``jvp`` and ``vmap``, and
