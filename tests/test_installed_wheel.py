@@ -38,10 +38,9 @@ import pytest
 from npext._bridge import PRELOADS_DYNAMO
 from npext.ops import COMPILE_SUPPORTED
 from npext.testing import PROPERTIES
+from tests.helpers import page_block
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- check-your-own:start -->", "<!-- check-your-own:end -->"
-WRITE_YOUR_OWN = "<!-- write-your-own:start -->", "<!-- write-your-own:end -->"
 
 WRONG_BACKWARD = '''\
 """A wrong version of the README's Function: the adjoint's reversal forgotten."""
@@ -87,16 +86,6 @@ import pytest
 
 sys.exit(pytest.main(sys.argv[1:]))
 """
-
-
-def readme_example(start: str = START, end: str = END, page: str = "README.md") -> str:
-    """The Python block between the "Check your own Function" markers of the README (or others, of a page)."""
-    text = (ROOT / page).read_text(encoding="utf-8")
-    assert start in text and end in text, f"{page} lacks the markers {start} / {end}"
-    block = text.split(start, 1)[1].split(end, 1)[0]
-    match = re.search(r"```python\n(.*?)```", block, re.S)
-    assert match, "no ```python block between the README's markers"
-    return match.group(1)
 
 
 def build_wheel(workdir: Path) -> Path:
@@ -188,8 +177,8 @@ def test_a_user_checks_their_own_function_with_the_installed_wheel(tmp_path):
     python = fresh_environment(tmp_path, wheel)
     user = tmp_path / "user"
     user.mkdir()
-    (user / "test_numpy_cumsum.py").write_text(readme_example())
-    (user / "test_owens_t.py").write_text(readme_example(*WRITE_YOUR_OWN, page="docs/writing-a-backward.md"))
+    (user / "test_numpy_cumsum.py").write_text(page_block("README.md", "check-your-own"))
+    (user / "test_owens_t.py").write_text(page_block("docs/writing-a-backward.md", "write-your-own"))
     (user / "test_wrong_backward.py").write_text(WRONG_BACKWARD)
     (user / "conftest.py").write_text(CONFTEST)
     (user / "pytest.ini").write_text("[pytest]\n")

@@ -18,7 +18,6 @@ import sys
 import types
 import uuid
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,26 +26,14 @@ from torch.testing import assert_close
 
 from npext import _kernels, ops
 from npext.ops import KernelFunction, kernel, save_inputs
+from tests.helpers import run_page_block
 
 NO_OPS = "torch < 2.5: a kernel is its NumPy function, without an op"
 needs_ops = pytest.mark.skipif(not ops._CUSTOM_OPS, reason=NO_OPS)
 
 # ---------------------------------------------------------------- the README's Function, exactly as written
 
-README_START, README_END = "<!-- write-your-own:start -->", "<!-- write-your-own:end -->"
-
-
-def _readme_block() -> dict:
-    """Run the README's "Write your own" block (exactly as written there) and return its namespace."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "writing-a-backward.md").read_text(encoding="utf-8")
-    section = text.split(README_START, 1)[1].split(README_END, 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
-    namespace = {"__name__": "readme_write_your_own"}
-    exec(compile(code, "docs/writing-a-backward.md (write your own)", "exec"), namespace)
-    return namespace
-
-
-README = _readme_block()
+README = run_page_block("docs/writing-a-backward.md", "write-your-own")
 test_readme_owens_t = README["test_owens_t"]
 
 

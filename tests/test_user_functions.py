@@ -10,15 +10,13 @@ very case (``hunt``'s control).
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from npext.testing import hunt, property_tests
 from tests import user_functions as uf
+from tests.helpers import run_page_block
 from tests.user_registry import ADD, CUBE, EXP_, I0, LOGSUMEXP, MUL, SCALED_CUMSUM, SOLVE, SORT, TAKE, USER_ENTRIES
 
 test_numpy_cube = property_tests(CUBE)
@@ -77,24 +75,7 @@ def test_a_wrong_version_fails_the_property_made_for_it(entry, wrong, prop):
 
 # ---------------------------------------------------------------- the docs' example of several outputs
 
-#: The page that shows it (it was the README's until the docs site; the names below keep that word).
-EXAMPLE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "check-your-own.md"
-
-README_START, README_END = "<!-- several-outputs:start -->", "<!-- several-outputs:end -->"
-
-
-def _readme_block() -> dict:
-    """Run the several-outputs block of docs/check-your-own.md (exactly as written there) and return its namespace."""
-    text = EXAMPLE_PAGE.read_text(encoding="utf-8")
-    assert README_START in text and README_END in text, f"{EXAMPLE_PAGE} lacks its markers"
-    section = text.split(README_START, 1)[1].split(README_END, 1)[0]
-    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
-    namespace = {"__name__": "readme_several_outputs"}
-    exec(compile(code, "docs/check-your-own.md (several outputs)", "exec"), namespace)
-    return namespace
-
-
-README = _readme_block()
+README = run_page_block("docs/check-your-own.md", "several-outputs")
 test_readme_numpy_sort = README["test_numpy_sort"]
 
 
