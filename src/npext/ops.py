@@ -10,6 +10,7 @@ Function around it subclasses ``KernelFunction``: it keeps torch.func's ``jvp`` 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -19,11 +20,21 @@ import typing
 
 import numpy as np
 import torch
+from torch._functorch.utils import unwrap_dead_wrappers
 from torch.autograd import forward_ad
 
-from ._bridge import result_dtype, to_numpy
+from ._bridge import compute_dtype
 
-__all__ = ["COMPILE_SKIP_REASON", "COMPILE_SUPPORTED", "KernelFunction", "batched_call", "kernel", "save_inputs"]
+__all__ = [
+    "COMPILE_SKIP_REASON",
+    "COMPILE_SUPPORTED",
+    "KernelFunction",
+    "batched_call",
+    "forward_ad_may_run",
+    "kernel",
+    "may_be_differentiated",
+    "save_inputs",
+]
 
 # custom_op came in torch 2.4, its register_vmap in 2.5
 _CUSTOM_OPS = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_vmap")
@@ -70,6 +81,9 @@ def __getattr__(name: str):
 
 # ------------------------------------------------------------ kernels
 
+#: For how many arguments' metadata a kernel keeps its plan (compute dtype, the fake's answer).
+_PLANS_KEPT = 256
+
 
 def _as_torch(annotation):
     """np.ndarray -> torch.Tensor, inside tuple[...] too: the annotations torch.library infers a schema from."""
@@ -80,34 +94,95 @@ def _as_torch(annotation):
     return annotation
 
 
+def _metadata(args, op: bool) -> tuple | None:
+    """The arguments' shapes, dtypes, devices and numbers: the key of a kernel's plan.
+
+    None where the op must run (``op``: there is one), not the NumPy function:
+    compiling (Dynamo folds ``_is_compiling`` to True), a torch.func transform,
+    a dispatch mode, a tensor subclass or one without data, or a gradient to
+    record. One pass over the arguments: this runs on every kernel call.
+    """
+    if op and (torch._C._are_functorch_transforms_active() or torch._C._len_torch_dispatch_stack() or _is_compiling()):
+        return None
+    grad = op and torch.is_grad_enabled()
+    key = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            if op and (type(a) is not torch.Tensor or a.is_meta or (grad and a.requires_grad)):
+                return None
+            key.append((a.shape, a.dtype, None if a.is_cpu else a.device))
+        else:
+            key.append(a)
+    return tuple(key)
+
+
 def _plain_eager(args) -> bool:
     """Whether only the NumPy function would run through the op: nothing compiled (Dynamo folds ``_is_compiling``
     to True) or transformed, no dispatch mode, plain tensors with data, no gradient to record."""
-    if _is_compiling() or torch._C._are_functorch_transforms_active() or torch._C._len_torch_dispatch_stack():
-        return False
-    grad = torch.is_grad_enabled()
-    return not any(
-        isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.is_meta or (grad and a.requires_grad))
-        for a in args
-    )
+    return _metadata(args, op=True) is not None
 
 
-def _as_result(array, like: torch.Tensor, inputs) -> torch.Tensor:
-    """``array`` as a new contiguous tensor of ``like``'s shape, dtype and device, sharing no input's memory."""
-    array = np.asarray(array)
+class _Like(typing.NamedTuple):
+    """What the fake says of one result: its shape (a tuple), dtype and device, and whether that is the CPU."""
+
+    shape: tuple
+    dtype: torch.dtype
+    device: torch.device
+    cpu: bool
+
+    @classmethod
+    def of(cls, tensor: torch.Tensor) -> _Like:
+        return cls(tuple(tensor.shape), tensor.dtype, tensor.device, tensor.device.type == "cpu")
+
+
+def _numpy_allocated(array: np.ndarray) -> bool:
+    """Whether NumPy allocated the memory under this array (or the arrays it views): then no argument owns it."""
+    while array.base is not None:
+        if type(array.base) is not np.ndarray:  # memory from elsewhere: a tensor's, a buffer's
+            return False
+        array = array.base
+    return True
+
+
+def _as_result(array, like: _Like, arrays) -> torch.Tensor:
+    """``array`` as a new contiguous tensor of ``like``'s shape, dtype and device, sharing no argument's memory."""
+    if type(array) is not np.ndarray:
+        array = np.asarray(array)
     if array.shape != like.shape:
-        raise ValueError(f"returned an array of shape {array.shape} where its fake says {tuple(like.shape)}")
-    # torch refuses negative strides and warns on read-only arrays; an output must not alias an input
-    # (an array that owns its data aliases none: the arguments' arrays are all views of tensors)
-    aliases = array.base is not None and any(np.may_share_memory(array, a) for a in inputs)
-    if min(array.strides, default=0) < 0 or not array.flags.writeable or aliases:
-        array = array.copy()
-    tensor = torch.from_numpy(array)
-    # is_contiguous() passes any stride of a size-1 dim, a fresh array's (base None) are torch's own
-    exact = tensor.is_contiguous() and (1 not in array.shape or array.base is None)
-    if exact and tensor.dtype == like.dtype and like.is_cpu:
-        return tensor
-    return like.new_empty(like.shape).copy_(tensor)
+        raise ValueError(f"returned an array of shape {array.shape} where its fake says {like.shape}")
+    # The arguments' arrays are all views of tensors' memory: what NumPy allocated aliases none of them
+    # (np.may_share_memory, 1-2 us a call, is asked only of the rest). A C-contiguous array has no
+    # negative stride; one that owns its memory (base None) has torch's contiguous strides even in a
+    # dim of size 1, which is_contiguous() and c_contiguous let pass with any stride.
+    fresh = array.base is None
+    flags = array.flags
+    if (fresh or _numpy_allocated(array)) and flags.c_contiguous and flags.writeable:
+        tensor = torch.from_numpy(array)
+        if like.cpu and tensor.dtype == like.dtype and (fresh or 1 not in array.shape):
+            return tensor
+    else:
+        # torch refuses negative strides and warns on read-only arrays; an output must not alias an input
+        if (
+            not fresh
+            and (min(array.strides) < 0 or any(type(a) is np.ndarray and np.may_share_memory(array, a) for a in arrays))
+        ) or not flags.writeable:
+            array = array.copy()
+        tensor = torch.from_numpy(array)
+        if (
+            like.cpu
+            and tensor.dtype == like.dtype
+            and tensor.is_contiguous()
+            and (array.base is None or 1 not in array.shape)
+        ):
+            return tensor
+    return torch.empty(like.shape, dtype=like.dtype, device=like.device).copy_(tensor)
+
+
+def _as_array(tensor: torch.Tensor, compute: torch.dtype | None) -> np.ndarray:
+    """A host array of ``tensor`` (detached), floating ones in ``compute`` (the floating arguments' compute dtype)."""
+    if tensor.is_floating_point():
+        return tensor.to(device="cpu", dtype=compute).numpy()
+    return tensor.cpu().numpy()
 
 
 def _contiguous(fake):
@@ -141,6 +216,7 @@ class Kernel:
             parameters=[p.replace(annotation=_as_torch(p.annotation)) for p in signature.parameters.values()],
             return_annotation=_as_torch(signature.return_annotation),
         )
+        self._plans: dict = {}
         self.op = None
         if _CUSTOM_OPS:
 
@@ -154,27 +230,56 @@ class Kernel:
 
     def _run(self, *args):
         """The op's kernel: the NumPy function on the arguments as arrays, its results as the fake says."""
-        floating = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
-        dtype = result_dtype(*floating) if floating else None
-        arrays = [
-            (to_numpy(a, dtype) if a.is_floating_point() else a.detach().cpu().numpy())
-            if isinstance(a, torch.Tensor)
-            else a
-            for a in args
-        ]
-        results, likes = self.numpy(*arrays), self.fake(*args)
-        inputs = [a for a in arrays if isinstance(a, np.ndarray)]
+        return self._run_as_planned(_metadata(args, op=False), args)
+
+    def __call__(self, *args):
+        key = _metadata(args, op=self.op is not None)
+        if key is None:
+            return self.op(*args)
+        return self._run_as_planned(key, args)
+
+    def _run_as_planned(self, key, args):
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(key, args)
+        compute, likes, as_is = plan
+        arrays = list(args)
+        for i, usable in as_is.items():  # the tensors: as they are where they can be, else converted
+            a = args[i]
+            if a.requires_grad:
+                a = a.detach()
+            arrays[i] = a.numpy() if usable else _as_array(a, compute)
+        results = self.numpy(*arrays)
         try:
-            if isinstance(likes, torch.Tensor):
-                return _as_result(results, likes, inputs)
-            return tuple(_as_result(r, t, inputs) for r, t in zip(results, likes, strict=True))
+            if type(likes) is _Like:
+                return _as_result(results, likes, arrays)
+            return tuple(_as_result(r, like, arrays) for r, like in zip(results, likes, strict=True))
         except ValueError as error:
             raise ValueError(f"kernel {self.name} {error}") from error
 
-    def __call__(self, *args):
-        if self.op is None or _plain_eager(args):
-            return self._run(*args)
-        return self.op(*args)
+    def _plan(self, key, args):
+        """How to call the NumPy function on arguments of this metadata, worked out once for it.
+
+        The compute dtype, what the fake says of the results, and for each
+        tensor whether its array can be had as it is (a host tensor in the
+        compute dtype, or not floating). All follow from the arguments'
+        shapes, dtypes, devices and numbers alone (the fake may read only
+        those: ``kernel`` says so), so one plan holds for every call with the
+        same: the cache saves what costs as much as the rest of a small call.
+        """
+        floating = [a.dtype for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
+        compute = compute_dtype(functools.reduce(torch.promote_types, floating)) if floating else None
+        as_is = {
+            i: a.is_cpu and (a.dtype == compute or not a.is_floating_point())
+            for i, a in enumerate(args)
+            if isinstance(a, torch.Tensor)
+        }
+        like = self.fake(*args)
+        likes = _Like.of(like) if isinstance(like, torch.Tensor) else tuple(map(_Like.of, like))
+        if len(self._plans) >= _PLANS_KEPT:  # a bound, not an LRU: shapes seldom change in a loop
+            self._plans.clear()
+        self._plans[key] = plan = (compute, likes, as_is)
+        return plan
 
     def __repr__(self) -> str:
         return f"<npext.ops.Kernel {self.name}{self.__signature__}>"
@@ -216,15 +321,22 @@ def batched_call(apply, in_dims, args, core_dims):
 # ------------------------------------------------------------ Functions
 
 
-def _forward_ad_may_run() -> bool:
+def forward_ad_may_run() -> bool:
     """Whether a Function called now may have its jvp run: inside a forward-AD level or any torch.func transform."""
     return forward_ad._current_level >= 0 or torch._C._are_functorch_transforms_active()
+
+
+def may_be_differentiated() -> bool:
+    """Whether what is computed now may be differentiated: grad mode, a forward-AD level, a torch.func transform
+    or compiling. In a backward, False unless ``create_graph``: where a first-order backward may take a faster,
+    non-differentiable route (one kernel for the whole gradient) that a double backward must not."""
+    return torch.is_grad_enabled() or forward_ad_may_run() or _is_compiling()
 
 
 def save_inputs(ctx, inputs) -> None:
     """Save a Function's inputs for its backward, and for its jvp only where forward AD can run (12 us a call)."""
     ctx.save_for_backward(*inputs)
-    if _forward_ad_may_run():
+    if forward_ad_may_run():
         ctx.save_for_forward(*inputs)
 
 
@@ -258,8 +370,25 @@ class KernelFunction(torch.autograd.Function):
         forward = getattr(forward, "__func__", forward)
         if forward is not None and not hasattr(forward, "__signature__"):
             forward.__signature__ = inspect.signature(forward)
+        # the number of arguments binding cannot change (no default to fill in, no *args): None if any
+        parameters = inspect.signature(cls.forward).parameters.values()
+        plain = all(p.kind in _POSITIONAL and p.default is p.empty for p in parameters)
+        cls._arity = len(parameters) if plain else None
         if _CUSTOM_OPS:
             _allow_in_graph_once_dynamo_loads(cls)
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """``torch.autograd.Function.apply``, without binding the arguments where binding changes nothing.
+
+        Binding ``forward``'s signature (to fill in defaults) costs about 8 us a
+        call: it is skipped for positional arguments, one per parameter of a
+        forward with no defaults, outside torch.func transforms, which is
+        where torch's own ``apply`` goes straight to autograd's C++ ``apply``.
+        """
+        if kwargs or len(args) != cls._arity or torch._C._are_functorch_transforms_active():
+            return super().apply(*args, **kwargs)
+        return super(torch.autograd.Function, cls).apply(*unwrap_dead_wrappers(args))
 
     @classmethod
     def call(cls, *args):
@@ -269,9 +398,12 @@ class KernelFunction(torch.autograd.Function):
         compiling, as in a backward without ``create_graph``, where apply's
         graph node and saved tensors would go unused (about 25 us a call).
         """
-        if torch.is_grad_enabled() or _forward_ad_may_run() or _is_compiling():
+        if may_be_differentiated():
             return cls.apply(*args)
         return cls.forward(*args)
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 # Functions defined before torch._dynamo was imported, registered right after it is: importing
