@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._bridge import check_real_tensor, compute_dtype, result_dtype
+from ._bridge import cast, check_real_tensor, compute_dtype, result_dtype
 from ._kernels import convolve_full, correlate_valid
 from .ops import KernelFunction, batched_call, save_inputs
 
@@ -111,14 +111,14 @@ def check_conv_args(input, filter, bias) -> None:
 
 
 def _correlate_plus_bias(input, filter, bias):
-    """correlate(input, filter) + bias, in the compute dtype, rounded once to the promoted dtype.
+    """correlate(input, filter) + bias (0-d), in the compute dtype, rounded once to the promoted dtype.
 
     The kernel promotes, so the input in the compute dtype puts the
     correlation there, and adding bias (never wider) keeps it there.
     """
     dtype = result_dtype(input, filter, bias)
-    out = correlate_valid(input.to(compute_dtype(dtype)), filter)
-    return (out + bias).to(dtype)
+    out = correlate_valid(cast(input, compute_dtype(dtype)), filter)
+    return cast(out.add_(bias), dtype)  # out is the kernel's own, new tensor
 
 
 class ScipyConv2dFunction(KernelFunction):
