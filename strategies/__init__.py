@@ -5,7 +5,8 @@ Small composable pieces in the manner of ``hypothesis.extra.numpy``:
 * ``shapes``:  ``image_shapes``, ``filter_shapes``, ``conv_shapes`` (filter fits input);
 * ``tensors``: ``float_dtypes``, ``layouts``, ``float_tensors`` (finite values, any layout),
   re-exported from ``npext.testing``, where the generic strategies live;
-* ``cases``:   whole cases per Function, ``conv_cases`` and ``fft_cases``, and
+* ``cases``:   whole cases per Function, ``conv_cases``, ``fft_cases`` (and
+  ``fft_spectrum_cases`` for both outputs of ``RFFT2AbsFunction``), and
   for the building blocks ``correlate_cases``, ``convolve_cases``,
   ``rfft2_cases`` and ``rfft2_adjoint_cases``.
 
@@ -21,6 +22,7 @@ from .cases import (
     convolve_cases,
     correlate_cases,
     fft_cases,
+    fft_spectrum_cases,
     rfft2_adjoint_cases,
     rfft2_cases,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "convolve_cases",
     "correlate_cases",
     "fft_cases",
+    "fft_spectrum_cases",
     "filter_shapes",
     "float_dtypes",
     "float_tensors",

@@ -235,6 +235,17 @@ def rfft2_cases(draw, **options):
 
 
 @st.composite
+def fft_spectrum_cases(draw, **options):
+    """Cases for ``RFFT2AbsFunction.apply`` (|X| and X): an fft_cases case, with a grad_output for X
+    too, (H, W // 2 + 1, 2) in [-1, 1]. ``options`` are fft_cases'."""
+    case = draw(fft_cases(**options), label="fft_case")
+    big = max(case.input.shape) > options.get("max_side", SMALL_MAX_SIDE)  # drawn from fft_cases' large class
+    shape = (*case.grad_output.shape, 2)
+    grad_spectrum = draw(values(big, shape, dtype=case.input.dtype), label="grad_spectrum")
+    return Case(args=(case.input,), grad_output=(case.grad_output, grad_spectrum))
+
+
+@st.composite
 def rfft2_adjoint_cases(
     draw,
     *,

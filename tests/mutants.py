@@ -311,10 +311,18 @@ class VmapIgnoresBatchDimPosition(Conv):
 # ------------------------------------------------------------- fft mutants
 
 
-def fft_numpy_backward(adjoint):
-    """A NumPy backward: adjoint(x, g * X / |X|) with adjoint replaced."""
+class FFTSavingInput(RFFT2AbsFunction):
+    """RFFT2AbsFunction saving its input, as a backward written against the input expects (not a mutant)."""
 
-    def backward(ctx, grad_output):
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+
+def fft_numpy_backward(adjoint):
+    """A NumPy backward of |X| (X's own gradient ignored): adjoint(x, g * X / |X|) with adjoint replaced."""
+
+    def backward(ctx, grad_output, grad_spectrum):
         (input,) = ctx.saved_tensors
         dtype = result_dtype(input)
         x = to_numpy(input, dtype)
@@ -331,19 +339,19 @@ def correct_adjoint(x, grad_spectrum):
     return np.fft.irfft2(grad_spectrum, s=x.shape, norm="forward")
 
 
-class FFTBackwardInNumpyOnly(RFFT2AbsFunction):
+class FFTBackwardInNumpyOnly(FFTSavingInput):
     backward = fft_numpy_backward(correct_adjoint)
 
 
-class FFTWithoutPhase(RFFT2AbsFunction):
+class FFTWithoutPhase(FFTSavingInput):
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output, grad_spectrum):
         (input,) = ctx.saved_tensors
         g = to_numpy(grad_output, input.dtype).astype(complex)
         return from_numpy(correct_adjoint(to_numpy(input, input.dtype), g), input, input.dtype)
 
 
-class FFTAdjointWithoutHalving(RFFT2AbsFunction):
+class FFTAdjointWithoutHalving(FFTSavingInput):
     backward = fft_numpy_backward(lambda x, G: np.fft.irfft2(G, s=x.shape, norm="forward"))
 
 
@@ -353,54 +361,67 @@ def _adjoint_without_shape(x, grad_spectrum):
     return np.fft.irfft2(grad_spectrum, norm="forward")
 
 
-class FFTAdjointWithoutShape(RFFT2AbsFunction):
+class FFTAdjointWithoutShape(FFTSavingInput):
     backward = fft_numpy_backward(_adjoint_without_shape)
 
 
-class FFTAdjointDefaultNorm(RFFT2AbsFunction):
+class FFTAdjointDefaultNorm(FFTSavingInput):
     backward = fft_numpy_backward(lambda x, G: correct_adjoint(x, G) / x.size)
 
 
-class FFTPhaseConjugated(RFFT2AbsFunction):
+class FFTPhaseConjugated(FFTSavingInput):
     backward = fft_numpy_backward(lambda x, G: correct_adjoint(x, np.conj(G)))
 
 
-class FFTForwardOrthoNorm(RFFT2AbsFunction):
+class FFTForwardOrthoNorm(FFTSavingInput):
     @staticmethod
     def forward(input):
-        return RFFT2AbsFunction.forward(input) / input.numel() ** 0.5
+        magnitude, spectrum = RFFT2AbsFunction.forward(input)
+        return magnitude / input.numel() ** 0.5, spectrum
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output, grad_spectrum):
         (input,) = ctx.saved_tensors
-        return RFFT2AbsFunction.backward(ctx, grad_output / input.numel() ** 0.5)
+        return fft_numpy_backward(correct_adjoint).__func__(ctx, grad_output / input.numel() ** 0.5, None)
 
 
 class FFTOutputAlwaysFloat32(RFFT2AbsFunction):
     @staticmethod
     def forward(input):
-        return RFFT2AbsFunction.forward(input).float()
+        magnitude, spectrum = RFFT2AbsFunction.forward(input)
+        return magnitude.float(), spectrum
 
 
 class FFTJvpRealPartOnly(RFFT2AbsFunction):
     @staticmethod
     def jvp(ctx, tangent_input):
-        return npext.fft._RFFT2.apply(tangent_input)[..., 0]
+        tangent_spectrum = npext.fft._RFFT2.apply(tangent_input)
+        return tangent_spectrum[..., 0], tangent_spectrum
 
 
 class FFTVmapWrongOutDims(RFFT2AbsFunction):
     @classmethod
     def vmap(cls, info, in_dims, input):
-        output, _ = vmap_by_loop(cls.apply, info.batch_size, in_dims, input)
-        return output, 1
+        results = [cls.apply(input.select(in_dims[0], i)) for i in range(info.batch_size)]
+        return tuple(torch.stack(outputs) for outputs in zip(*results, strict=True)), 1
 
 
 def conv_mutant(cls, story, caught_by):
     return Mutant(cls.__name__, story, CONV.with_apply(cls.apply, name=cls.__name__), "conv", caught_by)
 
 
+def magnitude_of(cls):
+    """A mutant's ``rfft2_abs``: |X|, the first of its Function's outputs."""
+
+    def rfft2_abs(input):
+        return cls.apply(input)[0]
+
+    return rfft2_abs
+
+
 def fft_mutant(cls, story, caught_by):
-    return Mutant(cls.__name__, story, RFFT2_ABS.with_apply(cls.apply, name=cls.__name__), "fft", caught_by)
+    entry = RFFT2_ABS.with_apply(magnitude_of(cls), name=cls.__name__)
+    return Mutant(cls.__name__, story, entry, "fft", caught_by)
 
 
 CATALOGUE = [
@@ -558,8 +579,8 @@ class GradInputOffPast7x7Filter(Conv):
 
 class FFTGradOffPast64(RFFT2AbsFunction):
     @staticmethod
-    def backward(ctx, grad_output):
-        grad = RFFT2AbsFunction.backward(ctx, grad_output)
+    def backward(ctx, grad_output, grad_spectrum):
+        grad = RFFT2AbsFunction.backward(ctx, grad_output, grad_spectrum)
         return _off_past(grad, grad.numel(), 64)
 
 
@@ -725,8 +746,10 @@ if COMPILE_SKIP_REASON is None:
     class FFTAbsInNumpyUnderCompile(RFFT2AbsFunction):
         @staticmethod
         def forward(input):
-            # |X| from NumPy: right values eagerly, but untraceable
-            return from_numpy(np.abs(np.fft.rfft2(to_numpy(input, input.dtype))), input, input.dtype)
+            # |X| and X from NumPy: right values eagerly, but untraceable
+            spectrum = np.fft.rfft2(to_numpy(input, input.dtype))
+            parts = np.stack([spectrum.real, spectrum.imag], axis=-1)
+            return from_numpy(np.abs(spectrum), input, input.dtype), from_numpy(parts, input, input.dtype)
 
     COMPILE_CATALOGUE = [
         conv_mutant(

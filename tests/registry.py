@@ -25,7 +25,15 @@ from npext.conv import _ConvolveFull, _CorrelateValid
 from npext.fft import _RFFT2, _RFFT2Adjoint
 from npext.testing import GRID_STEP, FunctionUnderTest, eps, sum_tolerance
 from npext.testing.properties.compile import COMPILE_SKIP_REASON
-from strategies import conv_cases, convolve_cases, correlate_cases, fft_cases, rfft2_adjoint_cases, rfft2_cases
+from strategies import (
+    conv_cases,
+    convolve_cases,
+    correlate_cases,
+    fft_cases,
+    fft_spectrum_cases,
+    rfft2_adjoint_cases,
+    rfft2_cases,
+)
 from strategies.shapes import SMALL_MAX_SIDE
 from tests.laws import CONV_LAWS, FFT_LAWS, fft_tolerance
 
@@ -121,6 +129,11 @@ def _fft_tolerance(dtype, input):
     return fft_tolerance(dtype, input.numel())
 
 
+def _fft_with_spectrum_oracle(input):
+    spectrum = torch.fft.rfft2(input)
+    return spectrum.abs(), torch.view_as_real(spectrum)
+
+
 CONV = FunctionUnderTest(
     name="ScipyConv2dFunction",
     apply=npext.ScipyConv2dFunction.apply,
@@ -133,12 +146,23 @@ CONV = FunctionUnderTest(
 )
 
 RFFT2_ABS = FunctionUnderTest(
-    name="RFFT2AbsFunction",
-    apply=npext.RFFT2AbsFunction.apply,
+    name="rfft2_abs",
+    apply=npext.rfft2_abs,
     cases=fft_cases,
     oracle=_fft_oracle,
     tolerance=_fft_tolerance,
     extra_properties=FFT_LAWS,
+    **SUPPORTS_ALL,
+)
+
+#: The Function itself: |X| and the spectrum X it keeps for its backward, both differentiable.
+RFFT2_ABS_WITH_SPECTRUM = FunctionUnderTest(
+    name="RFFT2AbsFunction",
+    apply=npext.RFFT2AbsFunction.apply,
+    cases=fft_spectrum_cases,
+    oracle=_fft_with_spectrum_oracle,
+    tolerance=_fft_tolerance,
+    output_names=("magnitude", "spectrum"),
     **SUPPORTS_ALL,
 )
 
@@ -224,7 +248,7 @@ RFFT2_ADJOINT = FunctionUnderTest(
 )
 
 #: The public Functions: the catalogue's mutants are wrong versions of these.
-FUNCTIONS = (CONV, RFFT2_ABS)
+FUNCTIONS = (CONV, RFFT2_ABS, RFFT2_ABS_WITH_SPECTRUM)
 #: The Functions the public ones' backwards are made of.
 BUILDING_BLOCKS = (CORRELATE_VALID, CONVOLVE_FULL, RFFT2, RFFT2_ADJOINT)
 #: Everything the generic properties run on.

@@ -24,8 +24,11 @@ def test_no_warnings_forward_backward_double_backward_and_forward_ad(entry, data
         warnings.simplefilter("always")
         warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
         inputs = leaves(case.args)
-        output = entry.apply(*inputs)
-        grads = torch.autograd.grad(output, inputs, case.grad_output.to(output.dtype), create_graph=True)
+        outputs = entry.apply(*inputs)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        grad_outputs = case.grad_output if isinstance(case.grad_output, tuple) else (case.grad_output,)
+        grad_outputs = [g.to(o.dtype) for o, g in zip(outputs, grad_outputs, strict=True)]
+        grads = torch.autograd.grad(outputs, inputs, grad_outputs, create_graph=True)
         second = sum(g.double().sum() for g in grads if g.requires_grad)
         torch.autograd.grad(second, inputs, allow_unused=True)
         torch.func.jvp(entry.apply, tuple(a.detach() for a in case.args), tuple(a.detach() for a in case.args))

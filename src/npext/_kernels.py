@@ -1,6 +1,7 @@
 """Every NumPy/SciPy computation in npext, once: the linear kernels.
 
-Four linear maps make up both Functions and all their derivatives, each an
+Four linear maps make up both Functions and all their derivatives (with
+``rfft2_abs``, the forward of ``|rfft2|`` in one call), each an
 ``npext.ops`` kernel (the custom op ``npext::<name>``). Each takes tensors
 with leading batch dimensions (broadcast like NumPy's) over the last two,
 and computes the whole batch in as few SciPy calls as it can:
@@ -8,6 +9,7 @@ and computes the whole batch in as few SciPy calls as it can:
 * ``correlate_valid(x, k)``   (..., H, W), (..., kh, kw) -> (..., H-kh+1, W-kw+1)
 * ``convolve_full(g, k)``     (..., h, w), (..., kh, kw) -> (..., h+kh-1, w+kw-1)
 * ``rfft2(x)``                (..., H, W) -> (..., H, W//2+1, 2): real and imaginary parts
+* ``rfft2_abs(x)``            (..., H, W) -> (|rfft2(x)|, rfft2(x) as parts): one transform for both
 * ``rfft2_adjoint(G, width)`` (..., H, W//2+1, 2) -> (..., H, width): the adjoint of rfft2
 
 Each computes in float64 for float64 and in float32 for narrower floats,
@@ -277,11 +279,45 @@ def interior_columns(width: int) -> slice:
     return slice(1, (width + 1) // 2)
 
 
-@kernel("npext::rfft2", fake=lambda x: x.new_empty((*x.shape[:-1], x.shape[-1] // 2 + 1, 2)), core_dims=(2,))
+def _parts(spectrum: np.ndarray) -> np.ndarray:
+    """A complex array's real and imaginary parts as a trailing dim of 2: a view, no copy."""
+    real = spectrum.real.dtype
+    return np.ascontiguousarray(spectrum).view(real).reshape((*spectrum.shape, 2))
+
+
+def _rfft2_fake(x):
+    return x.new_empty((*x.shape[:-1], x.shape[-1] // 2 + 1, 2))
+
+
+@kernel("npext::rfft2", fake=_rfft2_fake, core_dims=(2,))
 def rfft2(x: np.ndarray) -> np.ndarray:
     # scipy.fft computes float32 in float32 (numpy.fft before 2.0 used float64)
-    spectrum = scipy.fft.rfft2(x)  # over the last two axes
-    return np.stack([spectrum.real, spectrum.imag], axis=-1)
+    return _parts(scipy.fft.rfft2(x))  # over the last two axes
+
+
+def _rfft2_abs_fake(x):
+    parts = _rfft2_fake(x)
+    return parts.new_empty(parts.shape[:-1]), parts
+
+
+@kernel("npext::rfft2_abs", fake=_rfft2_abs_fake, core_dims=(2,))
+def rfft2_abs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(|X|, X as parts) for X = rfft2(x): one transform, and |X| by NumPy's hypot, as torch.abs computes it."""
+    spectrum = scipy.fft.rfft2(x)
+    return np.abs(spectrum), _parts(spectrum)
+
+
+def _halved(parts: np.ndarray, width: int) -> np.ndarray:
+    """A copy of a half spectrum's parts with the interior columns halved: irfft2 counts them twice."""
+    halved = np.array(parts, order="C")  # a new array, which irfft2 may then overwrite
+    halved[..., interior_columns(width), :] *= 0.5  # on the real parts: cheaper than a complex product
+    return halved
+
+
+def _irfft2_of_parts(parts: np.ndarray, width: int) -> np.ndarray:
+    """irfft2 (norm 'forward': no 1/(H*W)) of a C-contiguous half spectrum given as parts, overwriting it."""
+    spectrum = parts.view(np.result_type(parts.dtype, np.complex64))[..., 0]
+    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)
 
 
 def _rfft2_adjoint_fake(grad_spectrum, width):
@@ -291,6 +327,24 @@ def _rfft2_adjoint_fake(grad_spectrum, width):
 @kernel("npext::rfft2_adjoint", fake=_rfft2_adjoint_fake, core_dims=(3, None))
 def rfft2_adjoint(grad_spectrum: np.ndarray, width: int) -> np.ndarray:
     """The adjoint of rfft2 (see fft.py): irfft2 of the half spectrum, interior columns halved."""
-    spectrum = grad_spectrum[..., 0] + 1j * grad_spectrum[..., 1]  # a new array: safe to scale in place
-    spectrum[..., interior_columns(width)] *= 0.5
-    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward")
+    return _irfft2_of_parts(_halved(grad_spectrum, width), width)
+
+
+def _rfft2_abs_backward_fake(grad_magnitude, magnitude, parts, width):
+    batch = torch.broadcast_shapes(grad_magnitude.shape[:-2], magnitude.shape[:-2], parts.shape[:-3])
+    return parts.new_empty((*batch, parts.shape[-3], width), dtype=result_dtype(grad_magnitude, magnitude, parts))
+
+
+@kernel("npext::rfft2_abs_backward", fake=_rfft2_abs_backward_fake, core_dims=(2, 2, 3, None))
+def rfft2_abs_backward(grad_magnitude: np.ndarray, magnitude: np.ndarray, parts: np.ndarray, width: int) -> np.ndarray:
+    """``rfft2_adjoint(parts * grad_magnitude / magnitude)``, 0 where the magnitude is: |rfft2|'s backward in one go.
+
+    For a first-order backward only (its own derivatives are not defined):
+    the phase's division, the halving and the product each make one pass.
+    """
+    scale = np.zeros(np.broadcast_shapes(grad_magnitude.shape, magnitude.shape), magnitude.dtype)
+    np.divide(grad_magnitude, magnitude, out=scale, where=magnitude > 0)
+    scale[..., interior_columns(width)] *= 0.5
+    complex_dtype = np.result_type(parts.dtype, np.complex64)
+    spectrum = np.ascontiguousarray(parts).view(complex_dtype)[..., 0] * scale  # a new array
+    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)

@@ -33,9 +33,11 @@ import numpy as np
 import torch
 from torch.autograd import Function
 
-from ._bridge import check_real_tensor, compute_dtype, from_numpy, to_numpy
+from ._bridge import cast, check_real_tensor, compute_dtype, from_numpy, to_numpy
 from ._kernels import rfft2, rfft2_adjoint
-from .ops import KernelFunction, batched_call, save_inputs
+from ._kernels import rfft2_abs as _rfft2_abs
+from ._kernels import rfft2_abs_backward as _rfft2_abs_backward
+from .ops import KernelFunction, batched_call, forward_ad_may_run, may_be_differentiated
 
 
 class _RFFT2(KernelFunction):
@@ -52,7 +54,7 @@ class _RFFT2(KernelFunction):
     @staticmethod
     def backward(ctx, grad):
         # autograd casts a gradient to its input's dtype (conv.py)
-        return _RFFT2Adjoint.apply(grad, ctx.width).sum_to_size(ctx.shape)
+        return _RFFT2Adjoint.call(grad, ctx.width).sum_to_size(ctx.shape)
 
     @staticmethod
     def jvp(ctx, tangent_x):
@@ -70,7 +72,7 @@ class _RFFT2Adjoint(KernelFunction):
 
     @staticmethod
     def backward(ctx, grad):
-        return _RFFT2.apply(grad), None
+        return _RFFT2.call(grad), None
 
     @staticmethod
     def jvp(ctx, tangent_grad_spectrum, _):
@@ -82,78 +84,126 @@ def _magnitude(parts: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(parts, dim=-1)
 
 
-def _phase(parts: torch.Tensor) -> torch.Tensor:
-    """The unit phase X / |X| as parts, 0 where X = 0 (torch.abs's subgradient)."""
-    magnitude = _magnitude(parts)
-    # dividing by 1 where |X| = 0 keeps NaN out of the graph for double backward
-    safe = torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
-    return parts / safe.unsqueeze(-1)
+def _safe(magnitude: torch.Tensor) -> torch.Tensor:
+    """|X|, 1 where X = 0: parts / it is the unit phase X / |X|, and 0 where X = 0 (torch.abs's subgradient).
 
-
-def _input_phase(input: torch.Tensor) -> torch.Tensor:
-    """The unit phase of rfft2(input), computed again, in the compute dtype, through the differentiable ``_RFFT2``.
-
-    What backward and jvp both multiply by (``RFFT2AbsFunction`` says why X
-    is not saved): in float32 for half inputs, whose phase would carry
-    float16's error into every entry.
+    Dividing by 1 there, not masking after, keeps NaN out of the graph for double backward.
     """
-    return _phase(_RFFT2.apply(input.to(compute_dtype(input.dtype))))
+    return torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
 
 
 class RFFT2AbsFunction(KernelFunction):
-    """``|rfft2(input)|`` with the mathematically correct backward.
+    """``|rfft2(input)|`` with the mathematically correct backward, and the spectrum it comes from.
 
-    ``input`` is a real (H, W) tensor; the output is (H, W // 2 + 1). The
-    gradient is the rfft2 adjoint of ``grad_output * X / |X|`` (see the module
-    docstring for the derivation). The backward is built from Functions that
-    are themselves differentiable, so higher derivatives are exact away from
-    the kink of ``|X|`` at X = 0.
+    ``apply(input)``: ``input`` is a real (H, W) tensor; returns ``(|X|, X)`` for
+    X = rfft2(input): |X| is (H, W // 2 + 1), X its real and imaginary parts,
+    (H, W // 2 + 1, 2). ``rfft2_abs(input)`` is |X| alone. The gradient is the
+    rfft2 adjoint of ``grad_|X| * X / |X| + grad_X`` (see the module docstring
+    for the derivation).
 
-    The backward computes X again rather than saving it: with ``setup_context``
-    (which torch.func needs) only the inputs and the output reach the
-    backward, and returning X as a second output would change what
-    ``apply`` returns. One more FFT of the input costs less than the rest of
-    the backward (benchmarks/bench.py).
+    Why X is an output: with ``setup_context``, which torch.func needs, only
+    inputs and outputs reach the backward (PyTorch's own NumpySort returns its
+    indices for that reason). Saved as an output, X is not computed again,
+    which would cost a third transform where forward and adjoint need one
+    each; the backward makes one pass over the spectrum (``X * grad / |X|``,
+    with the saved |X|) and the adjoint's transform. X is differentiable like
+    |X|, so that in double backward the phase's own dependence on the input
+    flows back through it. The backward is built from Functions that are
+    themselves differentiable, so higher derivatives are exact away from the
+    kink of ``|X|`` at X = 0. The jvp computes X again (torch.func's jvp
+    cannot read saved outputs): forward mode pays one more transform.
+
+    Half inputs are computed in float32, and |X| and X each rounded once to
+    the input's dtype; their backward saves the input instead and computes X
+    again, in float32: a phase from the half X would carry half's error into
+    every entry of the gradient.
     """
 
     @staticmethod
     def forward(input):
         check_real_tensor("input", input, ndim=2)
-        parts = rfft2(input.to(compute_dtype(input.dtype)))
-        return _magnitude(parts).to(input.dtype)
+        return _magnitude_and_spectrum(input)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        save_inputs(ctx, inputs)
-
-    # backward and jvp compute in the compute dtype too (_input_phase), and round once
+        (input,) = inputs
+        ctx.width = input.shape[-1]
+        ctx.set_materialize_grads(False)  # rfft2_abs uses |X| alone: no zeros for X's gradient
+        if output[1].dtype == compute_dtype(input.dtype):
+            ctx.save_for_backward(*output)  # |X| and X, as computed (see the class docstring)
+        else:
+            ctx.save_for_backward(input)  # half: X is computed again, in float32 (see the class docstring)
+        if forward_ad_may_run():
+            # torch.func's jvp cannot read outputs saved for forward (torch 2.13 hands jvp |X| alone):
+            # the jvp computes X again from the input
+            ctx.save_for_forward(input)
 
     @staticmethod
-    def backward(ctx, grad_output):
-        (input,) = ctx.saved_tensors
-        grad_spectrum = grad_output.unsqueeze(-1) * _input_phase(input)  # promotes to the compute dtype
-        return _RFFT2Adjoint.apply(grad_spectrum, input.shape[1])  # input is (H, W)
+    def backward(ctx, grad_magnitude, grad_parts):
+        if grad_magnitude is None and grad_parts is None:  # neither output used (no grads materialized)
+            return None
+        # a first-order backward (the common case) runs one kernel; a double backward, or one under a
+        # transform, the differentiable Functions and torch operations, the same maths
+        differentiable = grad_parts is not None or may_be_differentiated()
+        magnitude, parts = RFFT2AbsFunction._spectrum(ctx.saved_tensors, differentiable)
+        if not differentiable:
+            # the phase, the halving and the adjoint as NumPy passes: torch's elementwise ops cost more
+            # per pass, and five of them more per call
+            return _rfft2_abs_backward(grad_magnitude, magnitude, parts, ctx.width)
+        grad_spectrum = grad_parts  # None unless X itself was used (double backward)
+        if grad_magnitude is not None:
+            scale = grad_magnitude / _safe(magnitude)  # X * grad / |X|
+            from_magnitude = parts * scale.unsqueeze(-1)
+            grad_spectrum = from_magnitude if grad_parts is None else from_magnitude + grad_parts
+        return _RFFT2Adjoint.call(grad_spectrum, ctx.width)
+
+    @staticmethod
+    def _spectrum(saved, differentiable: bool):
+        """(|X|, X) in the compute dtype: as saved, or for a half input computed again from it."""
+        if len(saved) == 2:
+            return saved
+        (input,) = saved
+        x = input.to(compute_dtype(input.dtype))
+        if not differentiable:
+            return _rfft2_abs(x)
+        parts = _RFFT2.apply(x)
+        return _magnitude(parts), parts
 
     @staticmethod
     def jvp(ctx, tangent_input):
         (input,) = ctx.saved_tensors
-        spectrum = _RFFT2.apply(tangent_input.to(compute_dtype(input.dtype)))  # a float64 tangent on float32 too
-        return (_input_phase(input) * spectrum).sum(-1).to(input.dtype)
+        compute = compute_dtype(input.dtype)
+        parts = _RFFT2.apply(input.to(compute))
+        tangent_parts = _RFFT2.apply(tangent_input.to(compute))  # a float64 tangent on float32 too
+        phase = parts / _safe(_magnitude(parts)).unsqueeze(-1)
+        return (phase * tangent_parts).sum(-1).to(input.dtype), tangent_parts.to(input.dtype)
 
     @classmethod
     def vmap(cls, info, in_dims, input):
-        (example,) = (input.select(in_dims[0], 0),)
-        check_real_tensor("input", example, ndim=2)
-        # one SciPy call for the batch, in the compute dtype as forward's (a
-        # float16 spectrum rounded before the norm would round twice); the
-        # norm's own derivatives are the ones above (parts / |X|, 0 at X = 0)
-        parts, _ = batched_call(_RFFT2.apply, in_dims, (input.to(compute_dtype(input.dtype)),), (2,))
-        return _magnitude(parts).to(input.dtype), 0
+        check_real_tensor("input", input.select(in_dims[0], 0), ndim=2)
+        # one SciPy call for the batch, computed as forward's (the same kernel: vmap equals a loop bit for bit)
+        return batched_call(_RFFT2AbsBatched.apply, in_dims, (input,), (2,))
+
+
+def _magnitude_and_spectrum(input: torch.Tensor):
+    """(|X|, X) for X = rfft2(input) over the last two dims, computed in the compute dtype, each rounded once."""
+    magnitude, parts = _rfft2_abs(cast(input, compute_dtype(input.dtype)))
+    return cast(magnitude, input.dtype), cast(parts, input.dtype)
+
+
+class _RFFT2AbsBatched(RFFT2AbsFunction):
+    """``RFFT2AbsFunction`` over leading batch dims, the Function its vmap rule calls once for a batch."""
+
+    forward = staticmethod(_magnitude_and_spectrum)
+
+    @classmethod
+    def vmap(cls, info, in_dims, input):
+        return batched_call(cls.apply, in_dims, (input,), (2,))  # vmap of vmap: one call still
 
 
 def rfft2_abs(input: torch.Tensor) -> torch.Tensor:  # pragma: no mutate block (see ScipyConv2d.forward)
     """``|rfft2(input)|`` for a real (H, W) tensor, with the correct gradient."""
-    return RFFT2AbsFunction.apply(input)
+    return RFFT2AbsFunction.apply(input)[0]
 
 
 class BadFFTFunction(Function):
@@ -173,7 +223,7 @@ class BadFFTFunction(Function):
 
     @staticmethod
     def forward(ctx, input):
-        return RFFT2AbsFunction.forward(input)
+        return RFFT2AbsFunction.forward(input)[0]
 
     @staticmethod
     def backward(ctx, grad_output):
