@@ -274,6 +274,22 @@ def convolve_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
     return _compute(g, k, "full")
 
 
+def _correlate_valid_backward_fake(grad, x, k):
+    dtype = result_dtype(grad, x, k)
+    batch = tuple(torch.broadcast_shapes(grad.shape[:-2], x.shape[:-2], k.shape[:-2]))
+    return grad.new_empty((*batch, *x.shape[-2:]), dtype=dtype), grad.new_empty((*batch, *k.shape[-2:]), dtype=dtype)
+
+
+@kernel("npext::correlate_valid_backward", fake=_correlate_valid_backward_fake, core_dims=(2, 2, 2))
+def correlate_valid_backward(grad: np.ndarray, x: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(convolve_full(grad, k), correlate_valid(x, grad)): both gradients of correlate_valid(x, k) in one call.
+
+    For a first-order backward (its own derivatives are not defined), where
+    it saves a call; each result is computed as its own kernel computes it.
+    """
+    return _compute(grad, k, "full"), _compute(x, grad, "valid")
+
+
 def interior_columns(width: int) -> slice:
     """Columns of a half spectrum whose mirror image the full spectrum also holds."""
     return slice(1, (width + 1) // 2)

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from ._bridge import cast, check_real_tensor, compute_dtype, result_dtype
-from ._kernels import convolve_full, correlate_valid
-from .ops import KernelFunction, batched_call, save_inputs
+from ._kernels import convolve_full, correlate_valid, correlate_valid_backward
+from .ops import KernelFunction, batched_call, may_be_differentiated, save_inputs
 
 # Two rules of torch's that keep these methods short, on every torch 2.x:
 #
@@ -147,11 +147,16 @@ class ScipyConv2dFunction(KernelFunction):
     def backward(ctx, grad_output):
         input, filter, bias = ctx.saved_tensors
         grad_input = grad_filter = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_input = _ConvolveFull.call(grad_output, filter)
-        if ctx.needs_input_grad[1]:
-            grad_filter = _CorrelateValid.call(input, grad_output)
-        if ctx.needs_input_grad[2]:
+        needs_input, needs_filter, needs_bias = ctx.needs_input_grad
+        if needs_input and needs_filter and not may_be_differentiated():
+            # a first-order backward (the common case): both from one kernel call, as the two below compute them
+            grad_input, grad_filter = correlate_valid_backward(grad_output, input, filter)
+        else:  # differentiable Functions: double backward, transforms, or one gradient alone
+            if needs_input:
+                grad_input = _ConvolveFull.call(grad_output, filter)
+            if needs_filter:
+                grad_filter = _CorrelateValid.call(input, grad_output)
+        if needs_bias:
             grad_bias = grad_output.sum().reshape(bias.shape)
         return grad_input, grad_filter, grad_bias
 
