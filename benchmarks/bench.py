@@ -518,14 +518,16 @@ def small_call_layers(shape, k: int, dtype: torch.dtype) -> dict[str, Callable]:
             _kernels._compute(gn, wn, "full"),
             _kernels._compute(xn, gn, "valid"),
         ),
-        "the same from tensors to tensors (the bridge), with the bias": lambda: (
+        "the same from tensors to tensors (npext.ops kernels), with the bias": lambda: (
             _kernels.correlate_valid(xd, wd) + bd.reshape(()),
-            _kernels.convolve_full(g, wd),
-            _kernels.correlate_valid(xd, g),
+            _kernels.correlate_valid_backward(g, xd, wd),
             g.sum(),
         ),
         "a Python autograd.Function that computes nothing": lambda: torch.autograd.grad(
             _DoNothing.apply(x, w, b), (x,), g.new_ones(shape)
+        ),
+        "the plainest correct Function, same SciPy kernels (plain.py)": lambda: torch.autograd.grad(
+            plain.PlainScipyConv2d.apply(x, w, b), (x, w, b), g
         ),
         "ScipyConv2dFunction (ours)": lambda: torch.autograd.grad(
             npext.ScipyConv2dFunction.apply(x, w, b), (x, w, b), g
@@ -536,17 +538,73 @@ def small_call_layers(shape, k: int, dtype: torch.dtype) -> dict[str, Callable]:
     }
 
 
+SMALL_FFT_CALLS = [(32, "f32"), (64, "f64")]
+
+
+class _DoNothingTwoOutputs(torch.autograd.Function):
+    """What torch charges a Function shaped like RFFT2AbsFunction (two outputs saved, one used), computing nothing."""
+
+    @staticmethod
+    def forward(x):
+        return x.detach().clone(), x.detach().clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*output)
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        _ = ctx.saved_tensors  # unpacked, as a backward does
+        return grad
+
+
+def small_fft_layers(n: int, dtype: torch.dtype) -> dict[str, Callable]:
+    """rfft2_abs's forward + backward, built up layer by layer, the plainest correct Function and torch's."""
+    from npext import _kernels
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, n, generator=gen, dtype=dtype).requires_grad_()
+    g = torch.randn(n, n // 2 + 1, generator=gen, dtype=dtype)
+    xd = x.detach()
+    magnitude, parts = _kernels.rfft2_abs(xd)
+    xn, gn, mn, pn = xd.numpy(), g.numpy(), magnitude.numpy(), parts.numpy()
+    return {
+        "SciPy/NumPy work of the two kernels (NumPy in, NumPy out)": lambda: (
+            _kernels.rfft2_abs.numpy(xn),
+            _kernels.rfft2_abs_backward.numpy(gn, mn, pn, n),
+        ),
+        "the same from tensors to tensors (npext.ops kernels)": lambda: (
+            _kernels.rfft2_abs(xd),
+            _kernels.rfft2_abs_backward(g, magnitude, parts, n),
+        ),
+        "a Python autograd.Function of its shape that computes nothing": lambda: torch.autograd.grad(
+            _DoNothingTwoOutputs.apply(x)[0], (x,), torch.ones_like(x)
+        ),
+        "the plainest correct Function, same SciPy kernels (plain.py)": lambda: torch.autograd.grad(
+            plain.PlainRFFT2Abs.apply(x), (x,), g
+        ),
+        "rfft2_abs (ours)": lambda: torch.autograd.grad(npext.rfft2_abs(x), (x,), g),
+        "torch.fft.rfft2(x).abs() (torch)": lambda: torch.autograd.grad(torch.fft.rfft2(x).abs(), (x,), g),
+    }
+
+
+def _layers_table(title: str, times: dict[str, float], reference: str) -> list[str]:
+    lines = [f"\n{title}\n", f"| layer | µs | ÷ {reference} |", "|---|---|---|"]
+    return lines + [f"| {name} | {t * 1e6:.0f} | {t / times[reference]:.2f}× |" for name, t in times.items()]
+
+
 def small_call_report(plan: Plan) -> str:
     lines = []
+    plain_conv = "the plainest correct Function, same SciPy kernels (plain.py)"
     for shape, k, dtype in SMALL_CALLS:
         times, rounds = measure(small_call_layers(shape, k, DTYPES[dtype]), plan)
-        torch_time = times["F.conv2d + bias (torch)"]
-        lines += [
-            f"\n{shape[0]}×{shape[1]}, k={k}, {dtype}: forward + backward, medians of {rounds} interleaved rounds\n",
-            "| layer | µs | ÷ torch |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {name} | {t * 1e6:.0f} | {t / torch_time:.2f}× |" for name, t in times.items()]
+        title = f"{shape[0]}×{shape[1]}, k={k}, {dtype}: forward + backward, medians of {rounds} interleaved rounds"
+        lines += _layers_table(title, times, plain_conv)
+    for n, dtype in SMALL_FFT_CALLS:
+        times, rounds = measure(small_fft_layers(n, DTYPES[dtype]), plan)
+        title = f"rfft2_abs {n}×{n}, {dtype}: forward + backward, medians of {rounds} interleaved rounds"
+        lines += _layers_table(title, times, plain_conv)
     return "\n".join(lines) + "\n"
 
 

@@ -96,8 +96,8 @@ class RFFT2AbsFunction(KernelFunction):
     """``|rfft2(input)|`` with the mathematically correct backward, and the spectrum it comes from.
 
     ``apply(input)``: ``input`` is a real (H, W) tensor; returns ``(|X|, X)`` for
-    X = rfft2(input): |X| is (H, W // 2 + 1), X its real and imaginary parts,
-    (H, W // 2 + 1, 2). ``rfft2_abs(input)`` is |X| alone. The gradient is the
+    X = rfft2(input): ``|X|`` is (H, W // 2 + 1), X its real and imaginary parts,
+    (H, W // 2 + 1, 2). ``rfft2_abs(input)`` is ``|X|`` alone. The gradient is the
     rfft2 adjoint of ``grad_|X| * X / |X| + grad_X`` (see the module docstring
     for the derivation).
 
@@ -106,14 +106,14 @@ class RFFT2AbsFunction(KernelFunction):
     indices for that reason). Saved as an output, X is not computed again,
     which would cost a third transform where forward and adjoint need one
     each; the backward makes one pass over the spectrum (``X * grad / |X|``,
-    with the saved |X|) and the adjoint's transform. X is differentiable like
-    |X|, so that in double backward the phase's own dependence on the input
+    with the saved ``|X|``) and the adjoint's transform. X is differentiable like
+    ``|X|``, so that in double backward the phase's own dependence on the input
     flows back through it. The backward is built from Functions that are
     themselves differentiable, so higher derivatives are exact away from the
     kink of ``|X|`` at X = 0. The jvp computes X again (torch.func's jvp
     cannot read saved outputs): forward mode pays one more transform.
 
-    Half inputs are computed in float32, and |X| and X each rounded once to
+    Half inputs are computed in float32, and ``|X|`` and X each rounded once to
     the input's dtype; their backward saves the input instead and computes X
     again, in float32: a phase from the half X would carry half's error into
     every entry of the gradient.

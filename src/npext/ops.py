@@ -3,8 +3,9 @@
 ``@kernel`` declares the NumPy call as a custom op (fake kernel, vmap rule, autograd formula); the
 Function around it subclasses ``KernelFunction``: it keeps torch.func's ``jvp`` and ``vmap``, and
 ``torch.compiler.allow_in_graph`` writes its ``apply`` into Dynamo's graph as one call. Helpers:
-``save_inputs``, ``batched_call``, ``KernelFunction.call``. ``COMPILE_SUPPORTED`` and
-``COMPILE_SKIP_REASON``: whether torch.compile runs such Functions here (before torch 2.5, no
+``save_inputs``, ``batched_call``, ``KernelFunction.call``, and ``may_be_differentiated`` and
+``forward_ad_may_run`` (whether a backward or jvp may take a faster, non-differentiable route).
+``COMPILE_SUPPORTED`` and ``COMPILE_SKIP_REASON``: whether torch.compile runs such Functions here (before torch 2.5, no
 ``custom_op`` with ``register_vmap``: a kernel is a plain function, and they run eagerly only).
 """
 
