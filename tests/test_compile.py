@@ -217,20 +217,53 @@ def op_samples(draw, name):
         first = draw(float_tensors(batch + image, dtype=dtype), label="x")
         kernel_dtype = draw(st.sampled_from(ALL_DTYPES), label="kernel_dtype")
         return (first, draw(float_tensors(kernel_batch + kernel, dtype=kernel_dtype), label="k"))
+    if name == "correlate_valid_backward":  # (grad, x, k): grad of the valid correlation's shape
+        image, kernel = draw(conv_shapes(max_side=7), label="shapes")
+        batch = draw(batch_shapes(), label="batch")
+        out = (image[0] - kernel[0] + 1, image[1] - kernel[1] + 1)
+        dtypes = [draw(st.sampled_from(ALL_DTYPES), label=f"dtype_{i}") for i in range(3)]
+        shapes = [batch + out, draw(st.sampled_from([(), batch]), label="x_batch") + image, kernel]
+        return tuple(
+            draw(float_tensors(shape, dtype=d), label=f"arg_{i}")
+            for i, (shape, d) in enumerate(zip(shapes, dtypes, strict=True))
+        )
     image = draw(image_shapes(max_side=7), label="shape")
     batch = draw(batch_shapes(), label="batch")
-    if name == "rfft2":
+    if name in ("rfft2", "rfft2_abs"):
         return (draw(float_tensors(batch + image, dtype=dtype), label="x"),)
-    spectrum = (*batch, image[0], image[1] // 2 + 1, 2)
+    half = (image[0], image[1] // 2 + 1)
+    spectrum = (*batch, *half, 2)
+    if name == "rfft2_abs_backward":  # (grad |X|, |X|, X, W), each of its own dtype; |X| may vanish
+        dtypes = [draw(st.sampled_from(ALL_DTYPES), label=f"dtype_{i}") for i in range(3)]
+        shapes = [batch + half, half, spectrum]
+        tensors = tuple(
+            draw(float_tensors(shape, dtype=d), label=f"arg_{i}")
+            for i, (shape, d) in enumerate(zip(shapes, dtypes, strict=True))
+        )
+        return (*tensors, image[1])
     return (draw(float_tensors(spectrum, dtype=dtype), label="G"), image[1])
 
 
-OPS = ["correlate_valid", "convolve_full", "rfft2", "rfft2_adjoint"]
+#: every kernel of npext: the four linear maps, |rfft2|'s forward and the two first-order backwards
+OPS = [
+    "correlate_valid",
+    "convolve_full",
+    "rfft2",
+    "rfft2_adjoint",
+    "rfft2_abs",
+    "rfft2_abs_backward",
+    "correlate_valid_backward",
+]
+
+
+#: the first-order backwards' kernels: no autograd formula (a double backward takes the differentiable route)
+FIRST_ORDER_ONLY = ("rfft2_abs_backward", "correlate_valid_backward")
 
 
 def opcheck(name, args):
-    """torch.library.opcheck of op ``name`` on fresh leaves of ``args`` that require grad (the autograd checks)."""
-    torch.library.opcheck(getattr(torch.ops.npext, name).default, leaves(args))
+    """torch.library.opcheck of op ``name`` on fresh leaves of ``args`` that require grad (the autograd checks),
+    or on ``args`` as they are for an op with no autograd formula."""
+    torch.library.opcheck(getattr(torch.ops.npext, name).default, args if name in FIRST_ORDER_ONLY else leaves(args))
 
 
 @pytest.mark.parametrize("name", OPS)

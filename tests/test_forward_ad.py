@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+import npext
 from npext.testing import FLOAT_DTYPES, float_dtypes, float_tensors, promoted_dtype, sum_tolerance
 from strategies import conv_cases, fft_cases
 from tests.helpers import nonempty_subsets
@@ -129,3 +130,11 @@ def test_rfft2_abs_forward_ad_in_the_outputs_dtype(case, tangent_dtype, data):
     assert_close(
         tangent.double(), oracle_jvp(RFFT2_ABS.oracle, (x,), (t,)), rtol=tol["rtol"], atol=tol["atol"] * x.numel()
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_rfft2_abs_function_gives_each_output_its_tangent_in_its_dtype(dtype):
+    """RFFT2AbsFunction's two outputs (|X| and X), each in the input's dtype: so are their tangents."""
+    x = torch.linspace(-1, 2, 35).reshape(5, 7).to(dtype)
+    outputs, tangents = torch.func.jvp(npext.RFFT2AbsFunction.apply, (x,), (torch.ones_like(x),))
+    assert [o.dtype for o in outputs] == [t.dtype for t in tangents] == [dtype, dtype]

@@ -492,6 +492,76 @@ def test_call_applies_only_where_something_may_differentiate_the_result(monkeypa
         assert Block.call(1) == ("apply", 1)
 
 
+def test_apply_binds_the_arguments_only_where_binding_changes_something(monkeypatch):
+    """``KernelFunction.apply`` goes straight to autograd's C++ apply for positional arguments, one per parameter
+    of a forward without defaults or ``*args``, outside torch.func; else torch's ``Function.apply`` binds them."""
+    bound = []
+    torch_apply = torch.autograd.Function.apply.__func__
+
+    def recording(cls, *args, **kwargs):
+        bound.append(cls.__name__)
+        return torch_apply(cls, *args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd.Function, "apply", classmethod(recording))
+
+    class Sum(KernelFunction):
+        @staticmethod
+        def forward(x, y):
+            return x + y
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            pass
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad, 2 * grad
+
+    class Scale(KernelFunction):
+        @staticmethod
+        def forward(x, factor=3.0):
+            return x * factor
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            pass  # torch 2.0 passes the arguments given, later ones the defaults too
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 3 * grad, None
+
+    class Many(Sum):
+        @staticmethod
+        def forward(*tensors):
+            return sum(tensors)
+
+    class KeywordOnly(Sum):
+        @staticmethod
+        def forward(x, *, y):
+            return x + y
+
+    assert (Sum._arity, Scale._arity, Many._arity, KeywordOnly._arity) == (2, None, None, None)
+    x = torch.ones(3, requires_grad=True)
+    y = torch.full((3,), 2.0, requires_grad=True)
+    out = Sum.apply(x, y)
+    assert bound == [] and out.grad_fn is not None
+    assert [g.tolist() for g in torch.autograd.grad(out.sum(), (x, y))] == [[1.0] * 3, [2.0] * 3]
+    try:
+        with_keyword = Sum.apply(x, y=y)  # a keyword: torch's apply, which binds it
+    except TypeError as error:  # or refuses it: torch 2.0 and 2.2 (measured) take no keyword arguments
+        assert "keyword" in str(error)
+    else:
+        assert torch.equal(with_keyword, out)
+    assert bound == ["Sum"]
+    with pytest.raises(TypeError, match="y"):
+        Sum.apply(x)  # too few: torch's binding says which is missing
+    assert torch.equal(Scale.apply(x), torch.full((3,), 3.0)) and bound[-1] == "Scale"  # the default filled in
+    assert torch.equal(Many.apply(x, y, y), torch.full((3,), 5.0)) and bound[-1] == "Many"
+    bound.clear()
+    torch.func.grad(lambda t: Sum.apply(t, t).sum())(x.detach())
+    assert bound == ["Sum"]  # under a transform, torch's apply hands the call to torch.func
+
+
 def test_save_inputs_saves_for_forward_only_where_forward_ad_may_run():
     class Ctx:
         def __init__(self):

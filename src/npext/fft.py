@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch.autograd import Function
 
-from ._bridge import cast, check_real_tensor, compute_dtype, from_numpy, to_numpy
+from ._bridge import check_real_tensor, compute_dtype, from_numpy, to_numpy
 from ._kernels import rfft2, rfft2_adjoint
 from ._kernels import rfft2_abs as _rfft2_abs
 from ._kernels import rfft2_abs_backward as _rfft2_abs_backward
-from .ops import KernelFunction, batched_call, forward_ad_may_run, may_be_differentiated
+from .ops import KernelFunction, forward_ad_may_run, may_be_differentiated
 
 
 class _RFFT2(KernelFunction):
@@ -122,7 +122,7 @@ class RFFT2AbsFunction(KernelFunction):
     @staticmethod
     def forward(input):
         check_real_tensor("input", input, ndim=2)
-        return _magnitude_and_spectrum(input)
+        return _rfft2_abs(input)  # computed in the compute dtype, each output rounded once to input's
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -182,23 +182,16 @@ class RFFT2AbsFunction(KernelFunction):
     def vmap(cls, info, in_dims, input):
         check_real_tensor("input", input.select(in_dims[0], 0), ndim=2)
         # one SciPy call for the batch, computed as forward's (the same kernel: vmap equals a loop bit for bit)
-        return batched_call(_RFFT2AbsBatched.apply, in_dims, (input,), (2,))
-
-
-def _magnitude_and_spectrum(input: torch.Tensor):
-    """(|X|, X) for X = rfft2(input) over the last two dims, computed in the compute dtype, each rounded once."""
-    magnitude, parts = _rfft2_abs(cast(input, compute_dtype(input.dtype)))
-    return cast(magnitude, input.dtype), cast(parts, input.dtype)
+        return _RFFT2AbsBatched.vmap(info, in_dims, input)
 
 
 class _RFFT2AbsBatched(RFFT2AbsFunction):
-    """``RFFT2AbsFunction`` over leading batch dims, the Function its vmap rule calls once for a batch."""
+    """``RFFT2AbsFunction`` over leading batch dims, the Function its vmap rule calls once for a batch.
 
-    forward = staticmethod(_magnitude_and_spectrum)
+    Its kernel is its forward and, batched by the kernel's core dims, its vmap rule (vmap of vmap).
+    """
 
-    @classmethod
-    def vmap(cls, info, in_dims, input):
-        return batched_call(cls.apply, in_dims, (input,), (2,))  # vmap of vmap: one call still
+    kernel = _rfft2_abs
 
 
 def rfft2_abs(input: torch.Tensor) -> torch.Tensor:  # pragma: no mutate block (see ScipyConv2d.forward)

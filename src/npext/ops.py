@@ -24,7 +24,7 @@ import torch
 from torch._functorch.utils import unwrap_dead_wrappers
 from torch.autograd import forward_ad
 
-from ._bridge import compute_dtype
+from ._bridge import compute_dtype, to_numpy
 
 __all__ = [
     "COMPILE_SKIP_REASON",
@@ -182,7 +182,7 @@ def _as_result(array, like: _Like, arrays) -> torch.Tensor:
 def _as_array(tensor: torch.Tensor, compute: torch.dtype | None) -> np.ndarray:
     """A host array of ``tensor`` (detached), floating ones in ``compute`` (the floating arguments' compute dtype)."""
     if tensor.is_floating_point():
-        return tensor.to(device="cpu", dtype=compute).numpy()
+        return to_numpy(tensor, compute)
     return tensor.cpu().numpy()
 
 
