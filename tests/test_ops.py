@@ -144,6 +144,11 @@ def test_numbers_reach_the_numpy_function_as_they_are():
     assert seen == [(2.5, True)]
 
 
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
 def test_a_kernel_result_is_contiguous_in_the_fakes_shape_dtype_and_device_whatever_numpy_returns():
     """Transposed, flipped, read-only, a scalar: always a new contiguous tensor; the fake's strides are not used."""
     outputs = {
@@ -151,6 +156,7 @@ def test_a_kernel_result_is_contiguous_in_the_fakes_shape_dtype_and_device_whate
         "negative strides": lambda x, y: np.ascontiguousarray((x + y)[::-1])[::-1],
         "read-only": lambda x, y: np.broadcast_to(x + y, x.shape),
         "float32": lambda x, y: (x + y).astype(np.float32),
+        "read-only float32": lambda x, y: _read_only((x + y).astype(np.float32)),
     }
     x, y = torch.arange(6.0, dtype=torch.float64).reshape(2, 3), torch.ones(2, 3, dtype=torch.float64)
     for name, result in outputs.items():
