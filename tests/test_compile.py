@@ -314,9 +314,11 @@ def test_op_vmap_rule_equals_loop(name, data):
     in_dims = tuple(0 if f and isinstance(a, torch.Tensor) else None for f, a in zip(batched, args, strict=False))
     stacked = tuple(torch.stack([a, -a, 0.5 * a]) if d == 0 else a for a, d in zip(args, in_dims, strict=False))
     actual = torch.func.vmap(op, in_dims=in_dims)(*stacked)
-    expected = torch.stack(
-        [op(*[a[i] if d == 0 else a for a, d in zip(stacked, in_dims, strict=False)]) for i in range(3)]
-    )
+    entries = [op(*[a[i] if d == 0 else a for a, d in zip(stacked, in_dims, strict=False)]) for i in range(3)]
+    if isinstance(actual, tuple):  # an op of several results: each stacked
+        expected = tuple(torch.stack(results) for results in zip(*entries, strict=True))
+    else:
+        expected = torch.stack(entries)
     assert_close(actual, expected, rtol=0, atol=0)
 
 

@@ -287,7 +287,14 @@ def correlate_valid_backward(grad: np.ndarray, x: np.ndarray, k: np.ndarray) -> 
     For a first-order backward (its own derivatives are not defined), where
     it saves a call; each result is computed as its own kernel computes it.
     """
-    return _compute(grad, k, "full"), _compute(x, grad, "valid")
+    batch = np.broadcast_shapes(grad.shape[:-2], x.shape[:-2], k.shape[:-2])
+    return _with_batch(_compute(grad, k, "full"), batch), _with_batch(_compute(x, grad, "valid"), batch)
+
+
+def _with_batch(result: np.ndarray, batch: tuple) -> np.ndarray:
+    """``result`` for every example of ``batch``: one result is each example's where its batch is smaller
+    (the filter's gradient when only the filter is batched does not depend on which filter)."""
+    return result if result.shape[:-2] == batch else np.broadcast_to(result, batch + result.shape[-2:])
 
 
 def interior_columns(width: int) -> slice:
