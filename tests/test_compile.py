@@ -222,7 +222,8 @@ def op_samples(draw, name):
         batch = draw(batch_shapes(), label="batch")
         out = (image[0] - kernel[0] + 1, image[1] - kernel[1] + 1)
         dtypes = [draw(st.sampled_from(ALL_DTYPES), label=f"dtype_{i}") for i in range(3)]
-        shapes = [batch + out, draw(st.sampled_from([(), batch]), label="x_batch") + image, kernel]
+        batches = [draw(st.sampled_from([(), batch]), label=f"batch_{i}") for i in range(3)]  # each its own
+        shapes = [batches[0] + out, batches[1] + image, batches[2] + kernel]
         return tuple(
             draw(float_tensors(shape, dtype=d), label=f"arg_{i}")
             for i, (shape, d) in enumerate(zip(shapes, dtypes, strict=True))
@@ -235,7 +236,8 @@ def op_samples(draw, name):
     spectrum = (*batch, *half, 2)
     if name == "rfft2_abs_backward":  # (grad |X|, |X|, X, W), each of its own dtype; |X| may vanish
         dtypes = [draw(st.sampled_from(ALL_DTYPES), label=f"dtype_{i}") for i in range(3)]
-        shapes = [batch + half, half, spectrum]
+        batches = [draw(st.sampled_from([(), batch]), label=f"batch_{i}") for i in range(3)]  # each its own
+        shapes = [batches[0] + half, batches[1] + half, (*batches[2], *half, 2)]
         tensors = tuple(
             draw(float_tensors(shape, dtype=d), label=f"arg_{i}")
             for i, (shape, d) in enumerate(zip(shapes, dtypes, strict=True))
@@ -319,7 +321,8 @@ def test_op_vmap_rule_equals_loop(name, data):
         expected = tuple(torch.stack(results) for results in zip(*entries, strict=True))
     else:
         expected = torch.stack(entries)
-    assert_close(actual, expected, rtol=0, atol=0)
+    # bit for bit, NaN where the loop has NaN (rfft2_abs_backward's drawn |X| may be tiny: grad / |X| overflows)
+    assert_close(actual, expected, rtol=0, atol=0, equal_nan=True)
 
 
 def test_a_kernel_function_subclass_is_signed_and_allowed_in_graph_when_defined():
