@@ -502,11 +502,11 @@ def test_apply_binds_the_arguments_only_where_binding_changes_something(monkeypa
     """``KernelFunction.apply`` goes straight to autograd's C++ apply for positional arguments, one per parameter
     of a forward without defaults or ``*args``, outside torch.func; else torch's ``Function.apply`` binds them."""
     bound = []
-    torch_apply = torch.autograd.Function.apply.__func__
+    torch_apply = torch.autograd.Function.__dict__["apply"]  # a classmethod, in C on newer torch
 
     def recording(cls, *args, **kwargs):
         bound.append(cls.__name__)
-        return torch_apply(cls, *args, **kwargs)
+        return torch_apply.__get__(None, cls)(*args, **kwargs)
 
     monkeypatch.setattr(torch.autograd.Function, "apply", classmethod(recording))
 
