@@ -337,9 +337,13 @@ def _halved(parts: np.ndarray, width: int) -> np.ndarray:
     return halved
 
 
-def _irfft2_of_parts(parts: np.ndarray, width: int) -> np.ndarray:
-    """irfft2 (norm 'forward': no 1/(H*W)) of a C-contiguous half spectrum given as parts, overwriting it."""
-    spectrum = parts.view(np.result_type(parts.dtype, np.complex64))[..., 0]
+def _as_complex(parts: np.ndarray) -> np.ndarray:
+    """The complex array whose real and imaginary parts ``parts`` holds in its last dim: a view where it can be."""
+    return np.ascontiguousarray(parts).view(np.result_type(parts.dtype, np.complex64))[..., 0]
+
+
+def _irfft2_overwriting(spectrum: np.ndarray, width: int) -> np.ndarray:
+    """irfft2 (norm 'forward': no 1/(H*W)) of a half spectrum the caller owns, which it may overwrite."""
     return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)
 
 
@@ -350,7 +354,7 @@ def _rfft2_adjoint_fake(grad_spectrum, width):
 @kernel("npext::rfft2_adjoint", fake=_rfft2_adjoint_fake, core_dims=(3, None))
 def rfft2_adjoint(grad_spectrum: np.ndarray, width: int) -> np.ndarray:
     """The adjoint of rfft2 (see fft.py): irfft2 of the half spectrum, interior columns halved."""
-    return _irfft2_of_parts(_halved(grad_spectrum, width), width)
+    return _irfft2_overwriting(_as_complex(_halved(grad_spectrum, width)), width)
 
 
 def _rfft2_abs_backward_fake(grad_magnitude, magnitude, parts, width):
@@ -368,6 +372,4 @@ def rfft2_abs_backward(grad_magnitude: np.ndarray, magnitude: np.ndarray, parts:
     scale = np.zeros(np.broadcast_shapes(grad_magnitude.shape, magnitude.shape), magnitude.dtype)
     np.divide(grad_magnitude, magnitude, out=scale, where=magnitude > 0)
     scale[..., interior_columns(width)] *= 0.5
-    complex_dtype = np.result_type(parts.dtype, np.complex64)
-    spectrum = np.ascontiguousarray(parts).view(complex_dtype)[..., 0] * scale  # a new array
-    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)
+    return _irfft2_overwriting(_as_complex(parts) * scale, width)  # the product is a new array

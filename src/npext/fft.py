@@ -92,6 +92,12 @@ def _safe(magnitude: torch.Tensor) -> torch.Tensor:
     return torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
 
 
+def _differentiable_spectrum(input: torch.Tensor):
+    """(|X|, X) for X = rfft2(input), in the compute dtype, through differentiable Functions (torch's norm)."""
+    parts = _RFFT2.apply(input.to(compute_dtype(input.dtype)))
+    return _magnitude(parts), parts
+
+
 class RFFT2AbsFunction(KernelFunction):
     """``|rfft2(input)|`` with the mathematically correct backward, and the spectrum it comes from.
 
@@ -163,19 +169,16 @@ class RFFT2AbsFunction(KernelFunction):
         if len(saved) == 2:
             return saved
         (input,) = saved
-        x = input.to(compute_dtype(input.dtype))
         if not differentiable:
-            return _rfft2_abs(x)
-        parts = _RFFT2.apply(x)
-        return _magnitude(parts), parts
+            return _rfft2_abs(input.to(compute_dtype(input.dtype)))
+        return _differentiable_spectrum(input)
 
     @staticmethod
     def jvp(ctx, tangent_input):
         (input,) = ctx.saved_tensors
-        compute = compute_dtype(input.dtype)
-        parts = _RFFT2.apply(input.to(compute))
-        tangent_parts = _RFFT2.apply(tangent_input.to(compute))  # a float64 tangent on float32 too
-        phase = parts / _safe(_magnitude(parts)).unsqueeze(-1)
+        magnitude, parts = _differentiable_spectrum(input)
+        tangent_parts = _RFFT2.apply(tangent_input.to(parts.dtype))  # a float64 tangent on float32 too
+        phase = parts / _safe(magnitude).unsqueeze(-1)
         return (phase * tangent_parts).sum(-1).to(input.dtype), tangent_parts.to(input.dtype)
 
     @classmethod

@@ -11,7 +11,6 @@ Function around it subclasses ``KernelFunction``: it keeps torch.func's ``jvp`` 
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -24,7 +23,7 @@ import torch
 from torch._functorch.utils import unwrap_dead_wrappers
 from torch.autograd import forward_ad
 
-from ._bridge import compute_dtype, to_numpy
+from ._bridge import compute_dtype, result_dtype, to_numpy
 
 __all__ = [
     "COMPILE_SKIP_REASON",
@@ -268,8 +267,8 @@ class Kernel:
         those: ``kernel`` says so), so one plan holds for every call with the
         same: the cache saves what costs as much as the rest of a small call.
         """
-        floating = [a.dtype for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
-        compute = compute_dtype(functools.reduce(torch.promote_types, floating)) if floating else None
+        floating = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
+        compute = compute_dtype(result_dtype(*floating)) if floating else None
         as_is = {
             i: a.is_cpu and (a.dtype == compute or not a.is_floating_point())
             for i, a in enumerate(args)
