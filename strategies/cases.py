@@ -19,7 +19,7 @@ from npext.testing import Case
 from .shapes import LARGE_MAX_SIDE, SMALL_MAX_SIDE, image_shapes, size_classes, sized_conv_shapes
 from .tensors import FLOAT_DTYPES, LAYOUTS, float_dtypes, float_tensors, grid_tensors, layouts, with_layout
 
-BIAS_SHAPES = ((1, 1), (1,), ())
+BIAS_SHAPES = ((1, 1), (1,), (), (1, 1, 1))
 
 #: Every |rfft2| coefficient of an fft_cases input is at least this times sqrt(H * W).
 FFT_MIN_MAGNITUDE = 0.5

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from scipy.signal import convolve2d, correlate2d
@@ -422,3 +423,109 @@ def test_the_kernels_run_the_method_the_switch_names(switch, image, kernel_shape
     rng = np.random.default_rng(sum(image) + sum(kernel_shape))
     x, k = rng.uniform(-1, 1, image), rng.uniform(-1, 1, kernel_shape)
     assert np.array_equal(_kernels._compute(x, k, mode), by_method(x, k, mode, how))
+
+
+# ------------------------------------------------------------ SciPy's compiled routines, called directly
+
+
+def _refuse(name):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{name}: the public wrapper ran where the kernels call its compiled routine")
+
+    return refuse
+
+
+def _arrays(rng, shape, dtype):
+    """A C-contiguous array and a strided, reversed view of one, both of ``shape``."""
+    base = rng.standard_normal((*shape[:-1], 2 * shape[-1])).astype(dtype)
+    return [np.ascontiguousarray(base[..., : shape[-1]]), base[..., ::-2]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 8), (7, 9), (3, 5, 6), (1, 1)])
+def test_the_transforms_give_scipy_ffts_bits_without_its_wrapper(monkeypatch, shape, dtype):
+    """``_rfft2`` and ``_irfft2_overwriting`` are scipy.fft's rfft2 and irfft2 bit for bit, calling pocketfft directly.
+
+    With the wrappers replaced by ones that refuse to run: a kernel that went
+    back to the public route (4-5 us a call) fails here. Float16 and empty
+    arrays, which pocketfft would take otherwise than scipy.fft, go to it.
+    """
+    assert _kernels._POCKETFFT is not None, "this SciPy's pocketfft is not the one scipy.fft calls"
+    rng = np.random.default_rng(5)
+    expected = []
+    for x in _arrays(rng, shape, dtype):
+        spectrum = scipy.fft.rfft2(x)
+        expected.append((x, spectrum, scipy.fft.irfft2(spectrum, s=x.shape[-2:], norm="forward")))
+    monkeypatch.setattr(scipy.fft, "rfft2", _refuse("scipy.fft.rfft2"))
+    monkeypatch.setattr(scipy.fft, "irfft2", _refuse("scipy.fft.irfft2"))
+    for x, spectrum, back in expected:
+        ours = _kernels._rfft2(x)
+        assert ours.dtype == spectrum.dtype and np.array_equal(ours, spectrum)
+        ours_back = _kernels._irfft2_overwriting(spectrum.copy(), x.shape[-1])
+        assert ours_back.dtype == back.dtype and np.array_equal(ours_back, back)
+
+
+def test_what_pocketfft_takes_otherwise_goes_to_scipy_fft():
+    """Half precision (computed in float32), long double and empty arrays (refused) go to scipy.fft."""
+    half = np.arange(12, dtype=np.float16).reshape(3, 4)
+    assert np.array_equal(_kernels._rfft2(half), scipy.fft.rfft2(half))
+    with pytest.raises(ValueError, match="invalid number of data points"):
+        _kernels._rfft2(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="invalid number of data points"):
+        _kernels._irfft2_overwriting(np.zeros((3, 0), complex), 0)
+    wide = scipy.fft.rfft2(half.astype(np.float64)).astype(np.clongdouble)
+    public = scipy.fft.irfft2(wide, s=(3, 4), norm="forward")
+    assert np.array_equal(_kernels._irfft2_overwriting(wide.copy(), 4), public)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("image, kernel_shape", [((12, 10), (3, 4)), ((5, 5), (5, 5)), ((9, 4), (1, 4))])
+def test_the_direct_sums_give_scipy_signals_bits_without_its_wrapper(monkeypatch, image, kernel_shape, dtype):
+    """``_correlate2d_valid`` and ``_convolve2d_full``: correlate2d's and convolve2d's bits, without their wrappers."""
+    assert _kernels._DIRECT_SUM is not None, "this SciPy's direct sum is not the one scipy.signal calls"
+    rng = np.random.default_rng(6)
+    cases = [(x, k) for x in _arrays(rng, image, dtype) for k in _arrays(rng, kernel_shape, dtype)]
+    expected = [(correlate2d(x, k, mode="valid"), convolve2d(x, k, mode="full")) for x, k in cases]
+    monkeypatch.setattr(_kernels, "correlate2d", _refuse("correlate2d"))
+    monkeypatch.setattr(_kernels, "convolve2d", _refuse("convolve2d"))
+    for (x, k), (valid, full) in zip(cases, expected, strict=True):
+        assert np.array_equal(_kernels._correlate2d_valid(x, k), valid)
+        assert np.array_equal(_kernels._convolve2d_full(x, k), full)
+
+
+def test_a_valid_correlation_scipy_would_swap_goes_to_correlate2d():
+    """correlate2d swaps its operands (and flips the result) where the second is the larger: the public route does."""
+    x, k = np.arange(6.0).reshape(2, 3), np.arange(20.0).reshape(4, 5) - 7
+    assert np.array_equal(_kernels._correlate2d_valid(x, k), correlate2d(x, k, mode="valid"))
+    with pytest.raises(ValueError):  # neither fits inside the other: SciPy's own error
+        _kernels._correlate2d_valid(np.ones((2, 5)), np.ones((3, 2)))
+
+
+def test_without_the_compiled_routines_the_kernels_take_the_public_route(monkeypatch):
+    """Where SciPy's private modules are missing or answer otherwise, the public functions compute the same bits."""
+    assert _kernels._same_as_public(lambda: (len, False)) is None
+    assert _kernels._same_as_public(lambda: (len, True)) is len
+
+    def missing():
+        raise ImportError("no such module")
+
+    assert _kernels._same_as_public(missing) is None
+    rng = np.random.default_rng(7)
+    x, k = rng.standard_normal((10, 9)), rng.standard_normal((3, 2))
+    spectrum = scipy.fft.rfft2(x)
+    direct = [
+        _kernels._rfft2(x),
+        _kernels._irfft2_overwriting(spectrum.copy(), 9),
+        _kernels._correlate2d_valid(x, k),
+        _kernels._convolve2d_full(x, k),
+    ]
+    monkeypatch.setattr(_kernels, "_POCKETFFT", None)
+    monkeypatch.setattr(_kernels, "_DIRECT_SUM", None)
+    public = [
+        _kernels._rfft2(x),
+        _kernels._irfft2_overwriting(spectrum.copy(), 9),
+        _kernels._correlate2d_valid(x, k),
+        _kernels._convolve2d_full(x, k),
+    ]
+    for a, b in zip(direct, public, strict=True):
+        assert np.array_equal(a, b)

@@ -84,7 +84,8 @@ def result_dtype(*tensors: torch.Tensor) -> torch.dtype:
     """torch's promotion of the tensors' dtypes (float32 with float64 is float64)."""
     dtype = tensors[0].dtype
     for tensor in tensors[1:]:
-        dtype = torch.promote_types(dtype, tensor.dtype)
+        if tensor.dtype != dtype:  # promote_types is a C call (0.15 us): only for two different dtypes
+            dtype = torch.promote_types(dtype, tensor.dtype)
     return dtype
 
 

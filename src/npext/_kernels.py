@@ -129,6 +129,86 @@ def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
     return method(image_shape, kernel_shape, mode) == "fft"
 
 
+# ------------------------------------------------------------ SciPy's compiled routines
+#
+# At small sizes SciPy's public wrappers cost as much as the work they wrap:
+# scipy.fft.rfft2 and irfft2 spend 4-5 us a call in Python (normalising their
+# arguments, dispatching to a backend) around pocketfft's C++ transform,
+# which takes 3 us at 32x32; correlate2d and convolve2d spend 1-2 us around
+# their compiled direct sum (13 us for 32x32 with a 3x3 filter). The kernels
+# call those routines as the wrappers call them, with the arguments the
+# wrappers pass for theirs, through SciPy's private modules: where a module
+# is missing, or answers otherwise than the public function on a small
+# check at import, the kernels call the public function. Both give the same
+# bits. The transforms skip scipy.fft.set_backend, which npext never used.
+
+
+def _same_as_public(check):
+    """``check()``'s routine if it gives the public function's bits; None if not, or if the import fails."""
+    try:
+        routine, same = check()
+    except Exception:  # private modules: any change to them means the public route
+        return None
+    return routine if same else None
+
+
+def _pocketfft_check():  # pragma: no mutate block (its example is any example: tests pin what it gates)
+    from scipy.fft._pocketfft import pypocketfft
+
+    x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]])
+    spectrum = pypocketfft.r2c(x, _LAST_TWO, True, 0, None, 1)
+    back = pypocketfft.c2r(spectrum, _LAST_TWO, 3, False, 0, None, 1)
+    public = scipy.fft.irfft2(spectrum, s=(2, 3), norm="forward")
+    return pypocketfft, np.array_equal(spectrum, scipy.fft.rfft2(x)) and np.array_equal(back, public)
+
+
+def _direct_sum_check():  # pragma: no mutate block (as _pocketfft_check)
+    from scipy.signal import _sigtools
+
+    x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0], [0.5, 2.0, -0.75]])
+    k = np.array([[0.5, -1.0], [2.0, 0.25]])
+    valid = np.array_equal(_sigtools._convolve2d(x, k, 0, _VALID, 0, 0), correlate2d(x, k, mode="valid"))
+    full = np.array_equal(_sigtools._convolve2d(x, k, 1, _FULL, 0, 0), convolve2d(x, k, mode="full"))
+    return _sigtools._convolve2d, valid and full
+
+
+_LAST_TWO = (-2, -1)
+#: scipy.signal's codes for the modes (its _valfrommode); boundary "fill" is 0, with fill value 0
+_VALID, _FULL = 0, 2
+_POCKETFFT = _same_as_public(_pocketfft_check)
+_DIRECT_SUM = _same_as_public(_direct_sum_check)
+_FFT_REAL = (np.dtype(np.float32), np.dtype(np.float64))
+_FFT_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+
+
+def _rfft2(x: np.ndarray) -> np.ndarray:
+    """scipy.fft.rfft2(x), over the last two axes: float32 computed in float32 (numpy.fft before 2.0 used float64)."""
+    if _POCKETFFT is not None and x.dtype in _FFT_REAL and x.size:
+        return _POCKETFFT.r2c(x, _LAST_TWO, True, 0, None, 1)
+    return scipy.fft.rfft2(x)
+
+
+def _irfft2_overwriting(spectrum: np.ndarray, width: int) -> np.ndarray:
+    """irfft2 (norm 'forward': no 1/(H*W)) of a half spectrum the caller owns, which it may overwrite."""
+    if _POCKETFFT is not None and spectrum.dtype in _FFT_COMPLEX and spectrum.size:
+        return _POCKETFFT.c2r(spectrum, _LAST_TWO, width, False, 0, None, 1)
+    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)
+
+
+def _correlate2d_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """correlate2d(x, k, 'valid') for 2-D x and k."""
+    if _DIRECT_SUM is not None and x.shape[0] >= k.shape[0] and x.shape[1] >= k.shape[1]:  # else SciPy swaps them
+        return _DIRECT_SUM(x, k, 0, _VALID, 0, 0)
+    return correlate2d(x, k, mode="valid")
+
+
+def _convolve2d_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """convolve2d(g, k, 'full') for 2-D g and k."""
+    if _DIRECT_SUM is not None:
+        return _DIRECT_SUM(g, k, 1, _FULL, 0, 0)
+    return convolve2d(g, k, mode="full")
+
+
 # ------------------------------------------------------------ NumPy bodies
 
 
@@ -223,12 +303,12 @@ def _fft_convolve(x: np.ndarray, k: np.ndarray, mode: str) -> np.ndarray:
     return out[..., kh - 1 : h, kw - 1 : w]
 
 
-def _scipy_direct(x, k, mode: str, direct) -> np.ndarray:
-    """``direct(x, k, mode)`` image by image over the broadcast batch."""
+def _scipy_direct(x, k, direct) -> np.ndarray:
+    """``direct(x, k)`` image by image over the broadcast batch."""
     if x.ndim == k.ndim == 2:
-        return direct(x, k, mode=mode)
+        return direct(x, k)
     batch, xs, ks = _batched_pairs(x, k)
-    out = np.stack([direct(xi, ki, mode=mode) for xi, ki in zip(xs, ks, strict=True)])
+    out = np.stack([direct(xi, ki) for xi, ki in zip(xs, ks, strict=True)])
     return out.reshape(batch + out.shape[-2:])
 
 
@@ -240,7 +320,7 @@ def _compute(x, k, mode: str) -> np.ndarray:
         # correlation is convolution with the kernel flipped in both axes
         return _fft_convolve(x, k[..., ::-1, ::-1] if valid else k, mode)
     if how == "scipy":
-        return _scipy_direct(x, k, mode, correlate2d if valid else convolve2d)
+        return _scipy_direct(x, k, _correlate2d_valid if valid else _convolve2d_full)
     return _loop_valid(x, k) if valid else _loop_full(x, k)
 
 
@@ -287,6 +367,8 @@ def correlate_valid_backward(grad: np.ndarray, x: np.ndarray, k: np.ndarray) -> 
     For a first-order backward (its own derivatives are not defined), where
     it saves a call; each result is computed as its own kernel computes it.
     """
+    if grad.ndim == x.ndim == k.ndim == 2:  # one example (the common case): no batch to broadcast
+        return _compute(grad, k, "full"), _compute(x, grad, "valid")
     batch = np.broadcast_shapes(grad.shape[:-2], x.shape[:-2], k.shape[:-2])
     return _with_batch(_compute(grad, k, "full"), batch), _with_batch(_compute(x, grad, "valid"), batch)
 
@@ -314,8 +396,7 @@ def _rfft2_fake(x):
 
 @kernel("npext::rfft2", fake=_rfft2_fake, core_dims=(2,))
 def rfft2(x: np.ndarray) -> np.ndarray:
-    # scipy.fft computes float32 in float32 (numpy.fft before 2.0 used float64)
-    return _parts(scipy.fft.rfft2(x))  # over the last two axes
+    return _parts(_rfft2(x))
 
 
 def _rfft2_abs_fake(x):
@@ -326,7 +407,7 @@ def _rfft2_abs_fake(x):
 @kernel("npext::rfft2_abs", fake=_rfft2_abs_fake, core_dims=(2,))
 def rfft2_abs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(|X|, X as parts) for X = rfft2(x): one transform, and |X| by NumPy's hypot, as torch.abs computes it."""
-    spectrum = scipy.fft.rfft2(x)
+    spectrum = _rfft2(x)
     return np.abs(spectrum), _parts(spectrum)
 
 
@@ -340,11 +421,6 @@ def _halved(parts: np.ndarray, width: int) -> np.ndarray:
 def _as_complex(parts: np.ndarray) -> np.ndarray:
     """The complex array whose real and imaginary parts ``parts`` holds in its last dim: a view where it can be."""
     return np.ascontiguousarray(parts).view(np.result_type(parts.dtype, np.complex64))[..., 0]
-
-
-def _irfft2_overwriting(spectrum: np.ndarray, width: int) -> np.ndarray:
-    """irfft2 (norm 'forward': no 1/(H*W)) of a half spectrum the caller owns, which it may overwrite."""
-    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)
 
 
 def _rfft2_adjoint_fake(grad_spectrum, width):

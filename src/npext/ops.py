@@ -243,17 +243,16 @@ class Kernel:
         if plan is None:
             plan = self._plan(key, args)
         compute, likes, as_is = plan
-        arrays = list(args)
-        for i, usable in as_is.items():  # the tensors: as they are where they can be, else converted
-            a = args[i]
-            if a.requires_grad:
-                a = a.detach()
-            arrays[i] = a.numpy() if usable else _as_array(a, compute)
+        # the tensors: as they are where they can be (as_is True), else converted; the rest as they are
+        arrays = [
+            a if usable is None else (a.detach() if a.requires_grad else a).numpy() if usable else _as_array(a, compute)
+            for a, usable in zip(args, as_is, strict=True)
+        ]
         results = self.numpy(*arrays)
         try:
             if type(likes) is _Like:
                 return _as_result(results, likes, arrays)
-            return tuple(_as_result(r, like, arrays) for r, like in zip(results, likes, strict=True))
+            return tuple([_as_result(r, like, arrays) for r, like in zip(results, likes, strict=True)])
         except ValueError as error:
             raise ValueError(f"kernel {self.name} {error}") from error
 
@@ -269,11 +268,10 @@ class Kernel:
         """
         floating = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
         compute = compute_dtype(result_dtype(*floating)) if floating else None
-        as_is = {
-            i: a.is_cpu and (a.dtype == compute or not a.is_floating_point())
-            for i, a in enumerate(args)
-            if isinstance(a, torch.Tensor)
-        }
+        as_is = tuple(
+            a.is_cpu and (a.dtype == compute or not a.is_floating_point()) if isinstance(a, torch.Tensor) else None
+            for a in args
+        )
         like = self.fake(*args)
         likes = _Like.of(like) if isinstance(like, torch.Tensor) else tuple(map(_Like.of, like))
         if len(self._plans) >= _PLANS_KEPT:  # a bound, not an LRU: shapes seldom change in a loop
