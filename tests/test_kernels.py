@@ -444,7 +444,7 @@ def _arrays(rng, shape, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(8, 8), (7, 9), (3, 5, 6), (1, 1)])
 def test_the_transforms_give_scipy_ffts_bits_without_its_wrapper(monkeypatch, shape, dtype):
-    """``_rfft2`` and ``_irfft2_overwriting`` are scipy.fft's rfft2 and irfft2 bit for bit, calling pocketfft directly.
+    """``_rfft2`` and ``_irfft2`` are scipy.fft's rfft2 and irfft2 bit for bit, calling pocketfft directly.
 
     With the wrappers replaced by ones that refuse to run: a kernel that went
     back to the public route (4-5 us a call) fails here. Float16 and empty
@@ -461,7 +461,7 @@ def test_the_transforms_give_scipy_ffts_bits_without_its_wrapper(monkeypatch, sh
     for x, spectrum, back in expected:
         ours = _kernels._rfft2(x)
         assert ours.dtype == spectrum.dtype and np.array_equal(ours, spectrum)
-        ours_back = _kernels._irfft2_overwriting(spectrum.copy(), x.shape[-1])
+        ours_back = _kernels._irfft2(spectrum.copy(), x.shape[-1])
         assert ours_back.dtype == back.dtype and np.array_equal(ours_back, back)
 
 
@@ -472,10 +472,10 @@ def test_what_pocketfft_takes_otherwise_goes_to_scipy_fft():
     with pytest.raises(ValueError, match="invalid number of data points"):
         _kernels._rfft2(np.zeros((0, 4)))
     with pytest.raises(ValueError, match="invalid number of data points"):
-        _kernels._irfft2_overwriting(np.zeros((3, 0), complex), 0)
+        _kernels._irfft2(np.zeros((3, 0), complex), 0)
     wide = scipy.fft.rfft2(half.astype(np.float64)).astype(np.clongdouble)
     public = scipy.fft.irfft2(wide, s=(3, 4), norm="forward")
-    assert np.array_equal(_kernels._irfft2_overwriting(wide.copy(), 4), public)
+    assert np.array_equal(_kernels._irfft2(wide.copy(), 4), public)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -515,7 +515,7 @@ def test_without_the_compiled_routines_the_kernels_take_the_public_route(monkeyp
     spectrum = scipy.fft.rfft2(x)
     direct = [
         _kernels._rfft2(x),
-        _kernels._irfft2_overwriting(spectrum.copy(), 9),
+        _kernels._irfft2(spectrum.copy(), 9),
         _kernels._correlate2d_valid(x, k),
         _kernels._convolve2d_full(x, k),
     ]
@@ -523,9 +523,71 @@ def test_without_the_compiled_routines_the_kernels_take_the_public_route(monkeyp
     monkeypatch.setattr(_kernels, "_DIRECT_SUM", None)
     public = [
         _kernels._rfft2(x),
-        _kernels._irfft2_overwriting(spectrum.copy(), 9),
+        _kernels._irfft2(spectrum.copy(), 9),
         _kernels._correlate2d_valid(x, k),
         _kernels._convolve2d_full(x, k),
     ]
     for a, b in zip(direct, public, strict=True):
         assert np.array_equal(a, b)
+
+
+# ------------------------------------------------------------ every kernel's results: dtype and batch
+
+
+def _linspace(shape, dtype=torch.float32):
+    return torch.linspace(-1, 1, math.prod(shape), dtype=dtype).reshape(shape)
+
+
+def _kernel_arguments(name):
+    """Arguments of kernel ``name`` for a (5, 6) image and a (2, 3) filter, float32, no batch."""
+    x, k, grad = _linspace((5, 6)), _linspace((2, 3)) + 0.25, _linspace((4, 4)) - 0.125
+    magnitude, parts = _kernels.rfft2_abs(x)
+    return {
+        "correlate_valid": (x, k),
+        "convolve_full": (grad, k),
+        "correlate_valid_backward": (grad, x, k),
+        "rfft2": (x,),
+        "rfft2_abs": (x,),
+        "rfft2_adjoint": (parts, 6),
+        "rfft2_abs_backward": (_linspace(magnitude.shape), magnitude, parts, 6),
+    }[name]
+
+
+def _results(kernel, args):
+    results = kernel(*args)
+    return results if isinstance(results, tuple) else (results,)
+
+
+KERNELS = [
+    "correlate_valid",
+    "convolve_full",
+    "correlate_valid_backward",
+    "rfft2",
+    "rfft2_abs",
+    "rfft2_adjoint",
+    "rfft2_abs_backward",
+]
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_each_argument_promotes_and_batches_every_result(name):
+    """Each tensor argument in turn, float64 among float32 ones: every result is float64; batched alone (two
+    examples): every result has that batch, each example's the unbatched call's.
+
+    The fake kernel says each result's dtype and shape, and a result is cast to
+    the fake's dtype, so a fake that forgot an argument's dtype (or batch) would
+    agree with itself: opcheck cannot tell, the arguments' promotion can.
+    """
+    kernel = getattr(_kernels, name)
+    args = _kernel_arguments(name)
+    alone = _results(kernel, args)
+    for i, arg in enumerate(args):
+        if not isinstance(arg, torch.Tensor):
+            continue
+        wide = [*args[:i], arg.double(), *args[i + 1 :]]
+        assert [r.dtype for r in _results(kernel, wide)] == [torch.float64] * len(alone), f"argument {i}"
+        doubled = _results(kernel, [*args[:i], 2 * arg, *args[i + 1 :]])
+        batched = _results(kernel, [*args[:i], torch.stack([arg, 2 * arg]), *args[i + 1 :]])
+        for result, one, other in zip(batched, alone, doubled, strict=True):
+            assert result.shape == (2, *one.shape), f"argument {i}"
+            assert torch.equal(result[0], one) and torch.equal(result[1], other), f"argument {i}"

@@ -173,6 +173,12 @@ def test_a_kernel_result_is_contiguous_in_the_fakes_shape_dtype_and_device_whate
     )
     out = row(x, y)
     assert out.stride() == (3, 1) and torch.equal(out, torch.full((1, 3), 7.0, dtype=torch.float64))
+    # the same row in memory NumPy did not allocate (a buffer's), which aliases no argument
+    buffer_row = kernel(fresh("buffer_row"), fake=lambda x, y: x.new_empty((1, 3)), core_dims=(2, 2))(
+        recording([], lambda x, y: np.frombuffer(bytearray(np.full(20, 7.0).tobytes())).reshape(4, 5)[:1, :3])
+    )
+    out = buffer_row(x, y)
+    assert out.stride() == (3, 1) and torch.equal(out, torch.full((1, 3), 7.0, dtype=torch.float64))
     # a ufunc of 0-d arrays returns a NumPy scalar
     scalar = kernel(fresh("scalar"), fake=lambda x, y: x.new_empty(()), core_dims=(0, 0))(
         recording([], lambda x, y: np.float64(x.sum() + y.sum()))

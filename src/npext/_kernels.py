@@ -156,8 +156,8 @@ def _pocketfft_check():  # pragma: no mutate block (its example is any example: 
     from scipy.fft._pocketfft import pypocketfft
 
     x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]])
-    spectrum = pypocketfft.r2c(x, _LAST_TWO, True, 0, None, 1)
-    back = pypocketfft.c2r(spectrum, _LAST_TWO, 3, False, 0, None, 1)
+    spectrum = pypocketfft.r2c(x, _LAST_TWO)  # forward, unnormalised, one thread: its defaults
+    back = pypocketfft.c2r(spectrum, _LAST_TWO, 3, False)  # the inverse, unnormalised
     public = scipy.fft.irfft2(spectrum, s=(2, 3), norm="forward")
     return pypocketfft, np.array_equal(spectrum, scipy.fft.rfft2(x)) and np.array_equal(back, public)
 
@@ -167,14 +167,15 @@ def _direct_sum_check():  # pragma: no mutate block (as _pocketfft_check)
 
     x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0], [0.5, 2.0, -0.75]])
     k = np.array([[0.5, -1.0], [2.0, 0.25]])
-    valid = np.array_equal(_sigtools._convolve2d(x, k, 0, _VALID, 0, 0), correlate2d(x, k, mode="valid"))
-    full = np.array_equal(_sigtools._convolve2d(x, k, 1, _FULL, 0, 0), convolve2d(x, k, mode="full"))
+    # arguments: flip (1, its default: convolve), mode (2, its default: full), boundary (0: fill) and fill value (0)
+    valid = np.array_equal(_sigtools._convolve2d(x, k, 0, _VALID), correlate2d(x, k, mode="valid"))
+    full = np.array_equal(_sigtools._convolve2d(x, k), convolve2d(x, k, mode="full"))
     return _sigtools._convolve2d, valid and full
 
 
 _LAST_TWO = (-2, -1)
-#: scipy.signal's codes for the modes (its _valfrommode); boundary "fill" is 0, with fill value 0
-_VALID, _FULL = 0, 2
+#: scipy.signal's code for mode "valid" (its _valfrommode)
+_VALID = 0
 _POCKETFFT = _same_as_public(_pocketfft_check)
 _DIRECT_SUM = _same_as_public(_direct_sum_check)
 _FFT_REAL = (np.dtype(np.float32), np.dtype(np.float64))
@@ -184,29 +185,29 @@ _FFT_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 def _rfft2(x: np.ndarray) -> np.ndarray:
     """scipy.fft.rfft2(x), over the last two axes: float32 computed in float32 (numpy.fft before 2.0 used float64)."""
     if _POCKETFFT is not None and x.dtype in _FFT_REAL and x.size:
-        return _POCKETFFT.r2c(x, _LAST_TWO, True, 0, None, 1)
+        return _POCKETFFT.r2c(x, _LAST_TWO)
     return scipy.fft.rfft2(x)
 
 
-def _irfft2_overwriting(spectrum: np.ndarray, width: int) -> np.ndarray:
-    """irfft2 (norm 'forward': no 1/(H*W)) of a half spectrum the caller owns, which it may overwrite."""
+def _irfft2(spectrum: np.ndarray, width: int) -> np.ndarray:
+    """scipy.fft.irfft2 with norm 'forward' (no 1/(H*W)) of a half spectrum, over the last two axes."""
     if _POCKETFFT is not None and spectrum.dtype in _FFT_COMPLEX and spectrum.size:
-        return _POCKETFFT.c2r(spectrum, _LAST_TWO, width, False, 0, None, 1)
-    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward", overwrite_x=True)
+        return _POCKETFFT.c2r(spectrum, _LAST_TWO, width, False)
+    return scipy.fft.irfft2(spectrum, s=(spectrum.shape[-2], width), norm="forward")
 
 
 def _correlate2d_valid(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     """correlate2d(x, k, 'valid') for 2-D x and k."""
     if _DIRECT_SUM is not None and x.shape[0] >= k.shape[0] and x.shape[1] >= k.shape[1]:  # else SciPy swaps them
-        return _DIRECT_SUM(x, k, 0, _VALID, 0, 0)
+        return _DIRECT_SUM(x, k, 0, _VALID)  # no flip: correlate
     return correlate2d(x, k, mode="valid")
 
 
 def _convolve2d_full(g: np.ndarray, k: np.ndarray) -> np.ndarray:
     """convolve2d(g, k, 'full') for 2-D g and k."""
     if _DIRECT_SUM is not None:
-        return _DIRECT_SUM(g, k, 1, _FULL, 0, 0)
-    return convolve2d(g, k, mode="full")
+        return _DIRECT_SUM(g, k)  # flip and mode full: its defaults, as convolve2d's
+    return convolve2d(g, k)  # mode "full": its default
 
 
 # ------------------------------------------------------------ NumPy bodies
@@ -413,7 +414,7 @@ def rfft2_abs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _halved(parts: np.ndarray, width: int) -> np.ndarray:
     """A copy of a half spectrum's parts with the interior columns halved: irfft2 counts them twice."""
-    halved = np.array(parts, order="C")  # a new array, which irfft2 may then overwrite
+    halved = np.array(parts)  # a copy: the caller's parts stay as they are
     halved[..., interior_columns(width), :] *= 0.5  # on the real parts: cheaper than a complex product
     return halved
 
@@ -430,7 +431,7 @@ def _rfft2_adjoint_fake(grad_spectrum, width):
 @kernel("npext::rfft2_adjoint", fake=_rfft2_adjoint_fake, core_dims=(3, None))
 def rfft2_adjoint(grad_spectrum: np.ndarray, width: int) -> np.ndarray:
     """The adjoint of rfft2 (see fft.py): irfft2 of the half spectrum, interior columns halved."""
-    return _irfft2_overwriting(_as_complex(_halved(grad_spectrum, width)), width)
+    return _irfft2(_as_complex(_halved(grad_spectrum, width)), width)
 
 
 def _rfft2_abs_backward_fake(grad_magnitude, magnitude, parts, width):
@@ -448,4 +449,4 @@ def rfft2_abs_backward(grad_magnitude: np.ndarray, magnitude: np.ndarray, parts:
     scale = np.zeros(np.broadcast_shapes(grad_magnitude.shape, magnitude.shape), magnitude.dtype)
     np.divide(grad_magnitude, magnitude, out=scale, where=magnitude > 0)
     scale[..., interior_columns(width)] *= 0.5
-    return _irfft2_overwriting(_as_complex(parts) * scale, width)  # the product is a new array
+    return _irfft2(_as_complex(parts) * scale, width)  # the product is a new array
