@@ -137,7 +137,8 @@ def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
 # which takes 3 us at 32x32; correlate2d and convolve2d spend 1-2 us around
 # their compiled direct sum (13 us for 32x32 with a 3x3 filter). The kernels
 # call those routines as the wrappers call them, with the arguments the
-# wrappers pass for theirs, through SciPy's private modules: where a module
+# wrappers pass for theirs, through SciPy's private modules (the transforms'
+# moved from _pocketfft to _duccfft in SciPy 1.18): where a module
 # is missing, or answers otherwise than the public function on a small
 # check at import, the kernels call the public function. Both give the same
 # bits. The transforms skip scipy.fft.set_backend, which npext never used.
@@ -153,7 +154,10 @@ def _same_as_public(check):
 
 
 def _pocketfft_check():  # pragma: no mutate block (its example is any example: tests pin what it gates)
-    from scipy.fft._pocketfft import pypocketfft
+    try:
+        from scipy.fft._duccfft import pyduccfft as pypocketfft  # SciPy >= 1.18: pocketfft's successor, in ducc
+    except ImportError:
+        from scipy.fft._pocketfft import pypocketfft  # SciPy 1.4 to 1.17
 
     x = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]])
     spectrum = pypocketfft.r2c(x, _LAST_TWO)  # forward, unnormalised, one thread: its defaults
