@@ -141,7 +141,8 @@ def uses_fft(image_shape, kernel_shape, mode: str) -> bool:
 # moved from _pocketfft to _duccfft in SciPy 1.18): where a module
 # is missing, or answers otherwise than the public function on a small
 # check at import, the kernels call the public function. Both give the same
-# bits. The transforms skip scipy.fft.set_backend, which npext never used.
+# bits. The transforms so bypass scipy.fft.set_backend: a backend a user
+# sets (pyFFTW, say) no longer computes npext's transforms.
 
 
 def _same_as_public(check):
