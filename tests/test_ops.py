@@ -161,11 +161,15 @@ def test_a_kernel_result_is_contiguous_in_the_fakes_shape_dtype_and_device_whate
     x, y = torch.arange(6.0, dtype=torch.float64).reshape(2, 3), torch.ones(2, 3, dtype=torch.float64)
     for name, result in outputs.items():
         transposed_fake = kernel(fresh("add"), fake=lambda x, y: x.new_empty(x.shape[::-1]).T, core_dims=(2, 2))
-        add = transposed_fake(recording([], result))
+        returned = []
+        keep = lambda x, y, result=result, returned=returned: returned.append(result(x, y)) or returned[-1]  # noqa: E731
+        add = transposed_fake(recording([], keep))
         with warnings.catch_warnings():
-            warnings.simplefilter("error")  # torch warns on a read-only array
+            warnings.simplefilter("error")  # torch warns on a read-only array (once a process: not the only check)
             out = add(x, y)
         assert out.stride() == (3, 1) and out.dtype == torch.float64 and torch.equal(out, x + y), name
+        # a read-only array is copied: the tensor must not be a writable view of memory NumPy marked read-only
+        assert returned[-1].flags.writeable or not np.shares_memory(out.numpy(), returned[-1]), name
     # the one-row result whose row stride is another array's: contiguous for NumPy and for
     # torch.is_contiguous, but not the strides a fake tensor gets
     row = kernel(fresh("row"), fake=lambda x, y: x.new_empty((1, 3)), core_dims=(2, 2))(
