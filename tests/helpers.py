@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from npext.testing import FLOAT_DTYPES, eps
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 ALL_DTYPES = HALF_DTYPES + tuple(FLOAT_DTYPES)
+
+
+def filled(shape, dtype=torch.float32) -> torch.Tensor:
+    """A tensor of ``shape`` holding evenly spaced values from -1 to 1, row-major, in ``dtype``."""
+    return torch.linspace(-1, 1, math.prod(shape)).reshape(shape).to(dtype)
 
 
 def rounded_tolerance(tolerance: dict, dtype: torch.dtype) -> dict:

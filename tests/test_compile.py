@@ -8,7 +8,6 @@ so take seconds per graph, and the kernels' own registrations.
 
 import importlib
 import importlib.machinery
-import math
 import sys
 
 import pytest
@@ -24,7 +23,7 @@ from npext import _kernels, fft
 from npext.testing import Case, leaves, sum_tolerance
 from npext.testing.properties.compile import COMPILE_SKIP_REASON, compiled, compiled_matches_eager
 from strategies import conv_shapes, float_tensors, image_shapes
-from tests.helpers import ALL_DTYPES
+from tests.helpers import ALL_DTYPES, filled
 from tests.registry import RFFT2_ABS
 
 pytestmark = pytest.mark.skipif(COMPILE_SKIP_REASON is not None, reason=str(COMPILE_SKIP_REASON))
@@ -276,23 +275,19 @@ def test_opcheck(name, data):
     opcheck(name, data.draw(op_samples(name), label="args"))
 
 
-def _filled(shape, dtype):
-    return torch.linspace(-1, 1, math.prod(shape)).reshape(shape).to(dtype)
-
-
 # Each corner once, every run: the kernel batched alone (the output's batch is
 # the kernel's) and of a wider dtype than the image; the image batched with a
 # kernel of a narrower dtype; both in float16 or both in bfloat16 (computed in
 # float32, returned in the half dtype).
 PINNED_OP_SAMPLES = [
-    ("correlate_valid", (_filled((5, 6), torch.float32), _filled((2, 2, 3), torch.float64))),
-    ("correlate_valid", (_filled((2, 5, 6), torch.float64), _filled((2, 3), torch.bfloat16))),
-    ("convolve_full", (_filled((4, 5), torch.float16), _filled((2, 2, 3), torch.float32))),
-    ("convolve_full", (_filled((2, 4, 5), torch.float64), _filled((2, 3), torch.float16))),
-    ("correlate_valid", (_filled((5, 6), torch.float16), _filled((2, 3), torch.float16))),
-    ("convolve_full", (_filled((4, 5), torch.bfloat16), _filled((2, 3), torch.bfloat16))),
-    ("rfft2", (_filled((2, 5, 7), torch.float16),)),
-    ("rfft2_adjoint", (_filled((2, 5, 4, 2), torch.bfloat16), 7)),
+    ("correlate_valid", (filled((5, 6), torch.float32), filled((2, 2, 3), torch.float64))),
+    ("correlate_valid", (filled((2, 5, 6), torch.float64), filled((2, 3), torch.bfloat16))),
+    ("convolve_full", (filled((4, 5), torch.float16), filled((2, 2, 3), torch.float32))),
+    ("convolve_full", (filled((2, 4, 5), torch.float64), filled((2, 3), torch.float16))),
+    ("correlate_valid", (filled((5, 6), torch.float16), filled((2, 3), torch.float16))),
+    ("convolve_full", (filled((4, 5), torch.bfloat16), filled((2, 3), torch.bfloat16))),
+    ("rfft2", (filled((2, 5, 7), torch.float16),)),
+    ("rfft2_adjoint", (filled((2, 5, 4, 2), torch.bfloat16), 7)),
 ]
 
 

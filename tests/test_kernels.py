@@ -25,6 +25,7 @@ from torch.testing import assert_close
 import npext
 from npext import _kernels
 from npext._kernels import _weights
+from tests.helpers import filled
 from tests.registry import CONV
 
 CUSTOM_OPS_SKIP = "torch < 2.5: a kernel is its NumPy function, without an op"
@@ -546,13 +547,9 @@ def test_without_the_compiled_routines_the_kernels_take_the_public_route(monkeyp
 # ------------------------------------------------------------ every kernel's results: dtype and batch
 
 
-def _linspace(shape, dtype=torch.float32):
-    return torch.linspace(-1, 1, math.prod(shape), dtype=dtype).reshape(shape)
-
-
 def _kernel_arguments(name):
     """Arguments of kernel ``name`` for a (5, 6) image and a (2, 3) filter, float32, no batch."""
-    x, k, grad = _linspace((5, 6)), _linspace((2, 3)) + 0.25, _linspace((4, 4)) - 0.125
+    x, k, grad = filled((5, 6)), filled((2, 3)) + 0.25, filled((4, 4)) - 0.125
     magnitude, parts = _kernels.rfft2_abs(x)
     return {
         "correlate_valid": (x, k),
@@ -561,7 +558,7 @@ def _kernel_arguments(name):
         "rfft2": (x,),
         "rfft2_abs": (x,),
         "rfft2_adjoint": (parts, 6),
-        "rfft2_abs_backward": (_linspace(magnitude.shape), magnitude, parts, 6),
+        "rfft2_abs_backward": (filled(magnitude.shape), magnitude, parts, 6),
     }[name]
 
 
